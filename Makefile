@@ -1,0 +1,44 @@
+# Warden's entry points. Everything installs what it needs first (scripts/bootstrap).
+#   make build      configure and build (RelWithDebInfo, assertions on) into build/
+#   make test       bootstrap, build, run every test (ctest), as CI does
+#   make sim        the simulator over the CI seed range with all faults
+#   make sim-soak   many more seeds, bounded by SOAK_SECONDS of wall time
+#   make asan|tsan  build and test with sanitizers
+JOBS ?= 2
+BUILD ?= build
+SOAK_SEEDS ?= 0:1000000
+SOAK_SECONDS ?= 1800
+
+.PHONY: all bootstrap build test sim sim-soak asan tsan format clean
+
+all: build
+
+bootstrap:
+	@scripts/bootstrap
+
+$(BUILD)/build.ninja: | bootstrap
+	cmake --preset release
+
+build: bootstrap $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 1200
+
+sim: build
+	$(BUILD)/warden-sim --seeds 0:500 --faults all
+
+sim-soak: build
+	$(BUILD)/warden-sim --seeds $(SOAK_SEEDS) --faults all --soak-seconds $(SOAK_SECONDS)
+
+asan: bootstrap
+	cmake --preset asan && cmake --build build-asan -j $(JOBS) && cd build-asan && ctest --output-on-failure -j $(JOBS)
+
+tsan: bootstrap
+	cmake --preset tsan && cmake --build build-tsan -j $(JOBS) && cd build-tsan && ctest --output-on-failure -j $(JOBS)
+
+format:
+	git ls-files '*.cc' '*.h' | xargs clang-format -i
+
+clean:
+	rm -rf $(BUILD) build-asan build-tsan
