@@ -141,6 +141,11 @@ void Raft::TickHeartbeat() {
         if (id != id_) pr.set_recent_active(false);
       }
     }
+    // A snapshot still unacknowledged after an election timeout was probably
+    // lost (or its answer was): probe again, which resends it if needed.
+    for (auto& [id, pr] : progress_) {
+      if (pr.state() == ProgressState::kSnapshot) pr.BecomeProbe();
+    }
     // A transfer that did not finish within an election timeout is abandoned.
     if (lead_transferee_ != kNoNode) AbortLeaderTransfer();
   }

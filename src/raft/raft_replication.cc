@@ -217,6 +217,11 @@ void Raft::HandleAppendResponse(const Message& m) {
 void Raft::HandleHeartbeatResponse(const Message& m) {
   Progress& pr = progress_.at(m.from);
   pr.set_recent_active(true);
+  // The follower is alive but the window is full: the acks were probably
+  // lost. Free one slot so replication can make progress (as etcd does).
+  if (pr.state() == ProgressState::kReplicate && pr.inflights().Full()) {
+    pr.inflights().FreeFirstOne();
+  }
   if (pr.match() < log_.LastIndex()) SendAppend(m.from, true);
   if (m.context.empty()) return;
   uint64_t& acked = read_acks_[m.from];

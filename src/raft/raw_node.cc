@@ -121,7 +121,11 @@ void RawNode::Advance() {
   }
   if (o.last_entry_index > Index(0)) log.StableTo(o.last_entry_index, o.last_entry_term);
   if (o.last_committed_index > Index(0)) {
-    for (const ConfChange& cc : o.conf_changes) raft_->ApplyConfChange(cc);
+    // A snapshot restored since GetReady carries a newer membership that
+    // already includes these changes; applying them again would regress it.
+    if (!log.unstable_snapshot()) {
+      for (const ConfChange& cc : o.conf_changes) raft_->ApplyConfChange(cc);
+    }
     log.AppliedTo(o.last_committed_index);
     raft_->MaybeAutoLeaveJoint();
   }
