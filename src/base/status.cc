@@ -18,6 +18,7 @@ const char* ErrorCodeName(ErrorCode c) {
     case ErrorCode::kAborted: return "ABORTED";
     case ErrorCode::kTimeout: return "TIMEOUT";
     case ErrorCode::kFailedPrecondition: return "FAILED_PRECONDITION";
+    case ErrorCode::kFutureRevision: return "FUTURE_REVISION";
   }
   return "UNKNOWN";
 }

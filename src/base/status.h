@@ -27,6 +27,7 @@ enum class ErrorCode : int {
   kAborted = 11,
   kTimeout = 12,
   kFailedPrecondition = 13,
+  kFutureRevision = 14,  // a read or watch at a revision not yet written
 };
 
 const std::error_category& WardenCategory();
