@@ -39,8 +39,8 @@ KeyValue MvccStore::ToKeyValue(const std::string& key, const Version& v) {
 }
 
 Result<RangeResult> MvccStore::Range(const RangeOptions& o) const {
-  const int64_t rev = o.revision > 0 ? o.revision : current_revision_;
-  if (rev > current_revision_) {
+  const int64_t rev = o.revision > 0 ? o.revision : ReadRevision();
+  if (rev > ReadRevision()) {
     return Status(ErrorCode::kFutureRevision, "mvcc: required revision is a future revision");
   }
   if (rev < compact_revision_) {
@@ -101,7 +101,7 @@ Result<RangeResult> MvccStore::Range(const RangeOptions& o) const {
 std::optional<KeyValue> MvccStore::Get(const std::string& key) const {
   auto it = keys_.find(key);
   if (it == keys_.end()) return std::nullopt;
-  const Version* v = VisibleAt(it->second, current_revision_);
+  const Version* v = VisibleAt(it->second, ReadRevision());
   if (v == nullptr) return std::nullopt;
   return ToKeyValue(key, *v);
 }

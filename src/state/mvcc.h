@@ -90,7 +90,8 @@ class MvccStore {
   int64_t compact_revision() const { return compact_revision_; }
   size_t key_count() const { return keys_.size(); }
 
-  // REQUIRES for Range: no write transaction open, or reads inside it.
+  // Inside a write transaction, a read at revision 0 sees the transaction's
+  // own writes so far (etcd's txn read-your-writes).
   Result<RangeResult> Range(const RangeOptions& options) const;
 
   // Write transactions. Begin opens one; Put and DeleteRange inside it share
@@ -144,6 +145,10 @@ class MvccStore {
   // The version of `versions` visible at `revision`, or nullptr.
   static const Version* VisibleAt(const std::vector<Version>& versions, int64_t revision);
   static KeyValue ToKeyValue(const std::string& key, const Version& v);
+  // The revision a read at "now" sees: the pending one inside a write.
+  int64_t ReadRevision() const {
+    return writing_ && txn_sub_ > 0 ? current_revision_ + 1 : current_revision_;
+  }
   int64_t NextSub();
 
   std::map<std::string, std::vector<Version>, std::less<>> keys_;
