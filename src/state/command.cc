@@ -1,0 +1,246 @@
+#include "src/state/command.h"
+
+#include "src/base/coding.h"
+
+namespace warden::state {
+
+namespace {
+
+constexpr uint8_t kVersion = 1;
+constexpr int kMaxNesting = 64;
+
+void PutI64(std::string* out, int64_t v) { PutFixed64(out, static_cast<uint64_t>(v)); }
+
+void EncodeRange(std::string* out, const RangeOptions& r) {
+  PutBytes(out, r.range.key);
+  PutBytes(out, r.range.range_end);
+  PutI64(out, r.limit);
+  PutI64(out, r.revision);
+  PutFixed8(out, static_cast<uint8_t>(r.sort_order));
+  PutFixed8(out, static_cast<uint8_t>(r.sort_target));
+  PutFixed8(out, static_cast<uint8_t>((r.keys_only ? 1 : 0) | (r.count_only ? 2 : 0)));
+  PutI64(out, r.min_mod_revision);
+  PutI64(out, r.max_mod_revision);
+  PutI64(out, r.min_create_revision);
+  PutI64(out, r.max_create_revision);
+}
+
+void EncodeTxn(std::string* out, const TxnRequest& t);
+
+void EncodeOps(std::string* out, const std::vector<RequestOp>& ops) {
+  PutFixed32(out, static_cast<uint32_t>(ops.size()));
+  for (const RequestOp& op : ops) {
+    if (const auto* r = std::get_if<RangeOptions>(&op.op)) {
+      PutFixed8(out, 0);
+      EncodeRange(out, *r);
+    } else if (const auto* p = std::get_if<PutRequest>(&op.op)) {
+      PutFixed8(out, 1);
+      PutBytes(out, p->key);
+      PutBytes(out, p->value);
+      PutI64(out, p->lease);
+      PutFixed8(out, static_cast<uint8_t>((p->prev_kv ? 1 : 0) | (p->ignore_value ? 2 : 0) |
+                                          (p->ignore_lease ? 4 : 0)));
+    } else if (const auto* d = std::get_if<DeleteRangeRequest>(&op.op)) {
+      PutFixed8(out, 2);
+      PutBytes(out, d->range.key);
+      PutBytes(out, d->range.range_end);
+      PutFixed8(out, d->prev_kv ? 1 : 0);
+    } else {
+      PutFixed8(out, 3);
+      EncodeTxn(out, *std::get<std::shared_ptr<TxnRequest>>(op.op));
+    }
+  }
+}
+
+void EncodeTxn(std::string* out, const TxnRequest& t) {
+  PutFixed32(out, static_cast<uint32_t>(t.compares.size()));
+  for (const Compare& c : t.compares) {
+    PutFixed8(out, static_cast<uint8_t>(c.target));
+    PutFixed8(out, static_cast<uint8_t>(c.result));
+    PutBytes(out, c.range.key);
+    PutBytes(out, c.range.range_end);
+    PutI64(out, c.number);
+    PutBytes(out, c.value);
+  }
+  EncodeOps(out, t.success);
+  EncodeOps(out, t.failure);
+}
+
+class CommandDecoder {
+ public:
+  explicit CommandDecoder(std::string_view in) : d_(in) {}
+
+  bool I64(int64_t* v) {
+    uint64_t u = 0;
+    if (!d_.GetFixed64(&u)) return false;
+    *v = static_cast<int64_t>(u);
+    return true;
+  }
+  bool U8(uint8_t* v) { return d_.GetFixed8(v); }
+  bool U32(uint32_t* v) { return d_.GetFixed32(v); }
+  bool Str(std::string* s) {
+    std::string_view v;
+    if (!d_.GetBytes(&v)) return false;
+    s->assign(v);
+    return true;
+  }
+  bool done() const { return d_.empty(); }
+
+  bool Range(RangeOptions* r) {
+    uint8_t order, target, flags;
+    if (!Str(&r->range.key) || !Str(&r->range.range_end) || !I64(&r->limit) || !I64(&r->revision) ||
+        !U8(&order) || !U8(&target) || !U8(&flags) || !I64(&r->min_mod_revision) ||
+        !I64(&r->max_mod_revision) || !I64(&r->min_create_revision) ||
+        !I64(&r->max_create_revision)) {
+      return false;
+    }
+    if (order > static_cast<uint8_t>(SortOrder::kDescend) ||
+        target > static_cast<uint8_t>(SortTarget::kValue) || flags > 3) {
+      return false;
+    }
+    r->sort_order = static_cast<SortOrder>(order);
+    r->sort_target = static_cast<SortTarget>(target);
+    r->keys_only = flags & 1;
+    r->count_only = flags & 2;
+    return true;
+  }
+
+  bool Ops(std::vector<RequestOp>* ops, int depth) {
+    uint32_t n = 0;
+    // Each op takes at least 2 bytes; refuse counts the input cannot hold.
+    if (!U32(&n) || n > d_.remaining()) return false;
+    for (uint32_t i = 0; i < n; ++i) {
+      uint8_t kind = 0;
+      if (!U8(&kind)) return false;
+      switch (kind) {
+        case 0: {
+          RangeOptions r;
+          if (!Range(&r)) return false;
+          ops->push_back(RequestOp{std::move(r)});
+          break;
+        }
+        case 1: {
+          PutRequest p;
+          uint8_t flags = 0;
+          if (!Str(&p.key) || !Str(&p.value) || !I64(&p.lease) || !U8(&flags) || flags > 7) {
+            return false;
+          }
+          p.prev_kv = flags & 1;
+          p.ignore_value = flags & 2;
+          p.ignore_lease = flags & 4;
+          ops->push_back(RequestOp{std::move(p)});
+          break;
+        }
+        case 2: {
+          DeleteRangeRequest d;
+          uint8_t prev = 0;
+          if (!Str(&d.range.key) || !Str(&d.range.range_end) || !U8(&prev) || prev > 1) {
+            return false;
+          }
+          d.prev_kv = prev == 1;
+          ops->push_back(RequestOp{std::move(d)});
+          break;
+        }
+        case 3: {
+          auto t = std::make_shared<TxnRequest>();
+          if (!Txn(t.get(), depth + 1)) return false;
+          ops->push_back(RequestOp{std::move(t)});
+          break;
+        }
+        default: return false;
+      }
+    }
+    return true;
+  }
+
+  bool Txn(TxnRequest* t, int depth) {
+    if (depth > kMaxNesting) return false;
+    uint32_t n = 0;
+    if (!U32(&n) || n > d_.remaining()) return false;
+    for (uint32_t i = 0; i < n; ++i) {
+      Compare c;
+      uint8_t target, result;
+      if (!U8(&target) || !U8(&result) || !Str(&c.range.key) || !Str(&c.range.range_end) ||
+          !I64(&c.number) || !Str(&c.value)) {
+        return false;
+      }
+      if (target > static_cast<uint8_t>(Compare::Target::kLease) ||
+          result > static_cast<uint8_t>(Compare::Result::kNotEqual)) {
+        return false;
+      }
+      c.target = static_cast<Compare::Target>(target);
+      c.result = static_cast<Compare::Result>(result);
+      t->compares.push_back(std::move(c));
+    }
+    return Ops(&t->success, depth) && Ops(&t->failure, depth);
+  }
+
+ private:
+  Decoder d_;
+};
+
+}  // namespace
+
+std::string EncodeCommand(const Command& c) {
+  std::string out;
+  PutFixed8(&out, kVersion);
+  PutFixed8(&out, static_cast<uint8_t>(c.type));
+  PutFixed64(&out, c.proposal_id);
+  PutI64(&out, c.leader_time_ms);
+  switch (c.type) {
+    case CommandType::kTxn: EncodeTxn(&out, c.txn); break;
+    case CommandType::kCompact: PutI64(&out, c.revision); break;
+    case CommandType::kLeaseGrant:
+      PutI64(&out, c.lease_id);
+      PutI64(&out, c.ttl_seconds);
+      break;
+    case CommandType::kLeaseRevoke: PutI64(&out, c.lease_id); break;
+    case CommandType::kLeaseCheckpoint:
+      PutFixed32(&out, static_cast<uint32_t>(c.checkpoints.size()));
+      for (const auto& [id, remaining] : c.checkpoints) {
+        PutI64(&out, id);
+        PutI64(&out, remaining);
+      }
+      break;
+  }
+  return out;
+}
+
+Result<Command> DecodeCommand(std::string_view data) {
+  CommandDecoder d(data);
+  Command c;
+  uint8_t version = 0, type = 0;
+  if (!d.U8(&version) || version != kVersion) {
+    return Status::Corruption("unsupported command version " + std::to_string(version));
+  }
+  int64_t proposal = 0;
+  if (!d.U8(&type) || !d.I64(&proposal) || !d.I64(&c.leader_time_ms)) {
+    return Status::Corruption("truncated command header");
+  }
+  c.proposal_id = static_cast<uint64_t>(proposal);
+  bool ok = false;
+  switch (type) {
+    case static_cast<uint8_t>(CommandType::kTxn): ok = d.Txn(&c.txn, 0); break;
+    case static_cast<uint8_t>(CommandType::kCompact): ok = d.I64(&c.revision); break;
+    case static_cast<uint8_t>(CommandType::kLeaseGrant):
+      ok = d.I64(&c.lease_id) && d.I64(&c.ttl_seconds);
+      break;
+    case static_cast<uint8_t>(CommandType::kLeaseRevoke): ok = d.I64(&c.lease_id); break;
+    case static_cast<uint8_t>(CommandType::kLeaseCheckpoint): {
+      uint32_t n = 0;
+      ok = d.U32(&n);
+      for (uint32_t i = 0; ok && i < n; ++i) {
+        int64_t id = 0, remaining = 0;
+        ok = d.I64(&id) && d.I64(&remaining);
+        if (ok) c.checkpoints.emplace_back(id, remaining);
+      }
+      break;
+    }
+    default: return Status::Corruption("unknown command type " + std::to_string(type));
+  }
+  if (!ok || !d.done()) return Status::Corruption("malformed command body");
+  c.type = static_cast<CommandType>(type);
+  return c;
+}
+
+}  // namespace warden::state

@@ -1,0 +1,69 @@
+// StateMachine: the replicated state of a Warden member (the etcd key space and
+// leases; locks and sessions join it later), changed only by applying
+// committed log entries in order. Deterministic: the result of applying an
+// entry depends only on the state and the entry (its leader-stamped time
+// included), never on a clock or the local member.
+//
+// Errors found while applying (a lease that does not exist, a compacted
+// revision) are results, not failures: every replica reaches the same error
+// and the state stays the same on all of them.
+//
+// Thread safety: none; the node loop owns it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "src/base/ids.h"
+#include "src/base/status.h"
+#include "src/state/command.h"
+#include "src/state/kv_request.h"
+#include "src/state/lease_table.h"
+#include "src/state/mvcc.h"
+
+namespace warden::state {
+
+struct ApplyResult {
+  Status status;
+  CommandType type = CommandType::kTxn;
+  uint64_t proposal_id = 0;
+  int64_t revision = 0;  // the key space revision after this entry
+  TxnResult txn;
+  std::vector<Event> events;  // to notify watchers, in order
+};
+
+class StateMachine {
+ public:
+  explicit StateMachine(KvLimits limits = {}) : limits_(limits) {}
+
+  // Applies the command in a committed entry. REQUIRES: index = applied+1,
+  // or any index after a Restore.
+  ApplyResult Apply(Index index, std::string_view data);
+  // An entry without a command (a leader's no-op, a membership change)
+  // still advances the applied index.
+  void Skip(Index index);
+
+  Index applied_index() const { return applied_; }
+  const MvccStore& kv() const { return kv_; }
+  const LeaseTable& leases() const { return leases_; }
+  const KvLimits& limits() const { return limits_; }
+
+  // The image written into Raft snapshots, and its restore.
+  std::string Serialize() const;
+  Status Restore(Index applied, std::string_view image);
+  // A digest of everything replicated; equal on replicas at the same index.
+  uint32_t Digest() const;
+
+ private:
+  ApplyResult ApplyTxnCommand(const Command& c);
+  ApplyResult ApplyLeaseRevoke(const Command& c);
+
+  KvLimits limits_;
+  MvccStore kv_;
+  LeaseTable leases_;
+  Index applied_;
+};
+
+}  // namespace warden::state

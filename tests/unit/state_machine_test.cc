@@ -1,0 +1,156 @@
+// Tests of the replicated state machine: command encoding, leases and their
+// keys, checkpoints, and snapshot/restore equivalence.
+#include "src/state/state_machine.h"
+
+#include <gtest/gtest.h>
+
+namespace warden::state {
+namespace {
+
+std::string PutCmd(const std::string& k, const std::string& v, int64_t lease = 0) {
+  Command c;
+  c.type = CommandType::kTxn;
+  PutRequest p;
+  p.key = k;
+  p.value = v;
+  p.lease = lease;
+  c.txn.success.push_back(RequestOp{p});
+  return EncodeCommand(c);
+}
+
+std::string LeaseCmd(CommandType type, int64_t id, int64_t ttl = 0) {
+  Command c;
+  c.type = type;
+  c.lease_id = id;
+  c.ttl_seconds = ttl;
+  return EncodeCommand(c);
+}
+
+class StateMachineTest : public ::testing::Test {
+ protected:
+  ApplyResult Apply(const std::string& data) { return sm_.Apply(next_ = next_ + 1, data); }
+  StateMachine sm_;
+  Index next_;
+};
+
+TEST_F(StateMachineTest, CommandsRoundTrip) {
+  Command c;
+  c.type = CommandType::kTxn;
+  c.proposal_id = 42;
+  c.leader_time_ms = 1234;
+  Compare cmp;
+  cmp.target = Compare::Target::kValue;
+  cmp.result = Compare::Result::kNotEqual;
+  cmp.range = KeyRange{"a", "b"};
+  cmp.value = "v";
+  c.txn.compares.push_back(cmp);
+  RangeOptions r;
+  r.range = KeyRange{"x", std::string(1, '\0')};
+  r.limit = 5;
+  r.sort_order = SortOrder::kDescend;
+  r.keys_only = true;
+  c.txn.success.push_back(RequestOp{r});
+  auto inner = std::make_shared<TxnRequest>();
+  inner->failure.push_back(RequestOp{DeleteRangeRequest{KeyRange{"d", ""}, true}});
+  c.txn.failure.push_back(RequestOp{inner});
+  const std::string enc = EncodeCommand(c);
+  Result<Command> dec = DecodeCommand(enc);
+  ASSERT_TRUE(dec.ok()) << dec.status().ToString();
+  EXPECT_EQ(EncodeCommand(*dec), enc);
+  EXPECT_EQ(dec->proposal_id, 42u);
+  EXPECT_EQ(dec->leader_time_ms, 1234);
+  // Every truncation is refused, never misread.
+  for (size_t cut = 0; cut < enc.size(); ++cut) {
+    EXPECT_FALSE(DecodeCommand(enc.substr(0, cut)).ok()) << "cut at " << cut;
+  }
+}
+
+TEST_F(StateMachineTest, MalformedCommandIsAnErrorResultOnEveryReplica) {
+  ApplyResult r = Apply("garbage");
+  EXPECT_EQ(r.status.code(), ErrorCode::kCorruption);
+  EXPECT_EQ(sm_.applied_index(), Index(1));
+  EXPECT_EQ(sm_.kv().current_revision(), 1);
+}
+
+TEST_F(StateMachineTest, PutWithUnknownLeaseFails) {
+  ApplyResult r = Apply(PutCmd("k", "v", 5));
+  EXPECT_EQ(r.status.message(), "etcdserver: requested lease not found");
+  EXPECT_FALSE(sm_.kv().Get("k").has_value());
+}
+
+TEST_F(StateMachineTest, RevokeDeletesAttachedKeysInOneRevision) {
+  ASSERT_TRUE(Apply(LeaseCmd(CommandType::kLeaseGrant, 5, 10)).status.ok());
+  ASSERT_TRUE(Apply(PutCmd("a", "1", 5)).status.ok());
+  ASSERT_TRUE(Apply(PutCmd("b", "2", 5)).status.ok());
+  ASSERT_TRUE(Apply(PutCmd("c", "3")).status.ok());
+  EXPECT_EQ(sm_.leases().Find(5)->keys.size(), 2u);
+  const int64_t before = sm_.kv().current_revision();
+  ApplyResult r = Apply(LeaseCmd(CommandType::kLeaseRevoke, 5));
+  ASSERT_TRUE(r.status.ok());
+  EXPECT_EQ(r.revision, before + 1);
+  EXPECT_EQ(r.events.size(), 2u);
+  EXPECT_FALSE(sm_.kv().Get("a").has_value());
+  EXPECT_TRUE(sm_.kv().Get("c").has_value());
+  EXPECT_FALSE(sm_.leases().Exists(5));
+  EXPECT_EQ(Apply(LeaseCmd(CommandType::kLeaseRevoke, 5)).status.code(), ErrorCode::kNotFound);
+}
+
+TEST_F(StateMachineTest, RewritingAKeyMovesItBetweenLeases) {
+  Apply(LeaseCmd(CommandType::kLeaseGrant, 1, 10));
+  Apply(LeaseCmd(CommandType::kLeaseGrant, 2, 10));
+  Apply(PutCmd("k", "v", 1));
+  Apply(PutCmd("k", "v", 2));
+  EXPECT_TRUE(sm_.leases().Find(1)->keys.empty());
+  EXPECT_EQ(sm_.leases().Find(2)->keys.count("k"), 1u);
+  Apply(LeaseCmd(CommandType::kLeaseRevoke, 1));
+  EXPECT_TRUE(sm_.kv().Get("k").has_value());  // no longer attached to lease 1
+}
+
+TEST_F(StateMachineTest, DuplicateGrantIsRefused) {
+  EXPECT_TRUE(Apply(LeaseCmd(CommandType::kLeaseGrant, 9, 10)).status.ok());
+  EXPECT_EQ(Apply(LeaseCmd(CommandType::kLeaseGrant, 9, 10)).status.message(),
+            "etcdserver: lease already exists");
+}
+
+TEST_F(StateMachineTest, CheckpointRecordsRemainingTime) {
+  Apply(LeaseCmd(CommandType::kLeaseGrant, 3, 60));
+  Command c;
+  c.type = CommandType::kLeaseCheckpoint;
+  c.checkpoints = {{3, 12000}, {404, 1}};  // an unknown lease is ignored
+  ASSERT_TRUE(Apply(EncodeCommand(c)).status.ok());
+  EXPECT_EQ(sm_.leases().Find(3)->remaining_ms, 12000);
+  c.checkpoints = {{3, 0}};  // a renewal resets to the full TTL
+  Apply(EncodeCommand(c));
+  EXPECT_EQ(sm_.leases().Find(3)->remaining_ms, 0);
+}
+
+TEST_F(StateMachineTest, CompactThroughTheLog) {
+  Apply(PutCmd("k", "1"));
+  Apply(PutCmd("k", "2"));
+  Command c;
+  c.type = CommandType::kCompact;
+  c.revision = 3;
+  EXPECT_TRUE(Apply(EncodeCommand(c)).status.ok());
+  EXPECT_EQ(Apply(EncodeCommand(c)).status.code(), ErrorCode::kCompacted);
+}
+
+TEST_F(StateMachineTest, SnapshotRestoreGivesTheSameStateAndDigest) {
+  Apply(LeaseCmd(CommandType::kLeaseGrant, 5, 10));
+  Apply(PutCmd("a", "1", 5));
+  Apply(PutCmd("b", "2"));
+  StateMachine copy;
+  ASSERT_TRUE(copy.Restore(sm_.applied_index(), sm_.Serialize()).ok());
+  EXPECT_EQ(copy.Digest(), sm_.Digest());
+  EXPECT_EQ(copy.applied_index(), sm_.applied_index());
+  // Both continue identically.
+  Index next = sm_.applied_index() + 1;
+  ApplyResult r1 = sm_.Apply(next, LeaseCmd(CommandType::kLeaseRevoke, 5));
+  ApplyResult r2 = copy.Apply(next, LeaseCmd(CommandType::kLeaseRevoke, 5));
+  EXPECT_EQ(r1.revision, r2.revision);
+  EXPECT_EQ(copy.Digest(), sm_.Digest());
+  EXPECT_FALSE(copy.Restore(Index(99), sm_.Serialize()).ok());  // wrong index
+  EXPECT_FALSE(copy.Restore(Index(4), "junk").ok());
+}
+
+}  // namespace
+}  // namespace warden::state
