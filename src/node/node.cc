@@ -1,0 +1,342 @@
+#include "src/node/node.h"
+
+#include <algorithm>
+#include <string>
+
+#include "src/base/check.h"
+
+namespace warden::node {
+
+namespace {
+Status Timeout() { return Status(ErrorCode::kTimeout, "etcdserver: request timed out"); }
+Status NotLeader() { return Status::NotLeader("etcdserver: not leader"); }
+state::ApplyResult ErrorResult(const Status& s) {
+  state::ApplyResult r;
+  r.status = s;
+  return r;
+}
+uint64_t Mix(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ULL;
+  return x ^ (x >> 33);
+}
+}  // namespace
+
+Node::Node(const NodeConfig& config, DurableLog* log, Transport* transport, Clock* clock)
+    : config_(config), log_(log), transport_(transport), clock_(clock), state_(config.kv_limits) {}
+
+Node::~Node() = default;
+
+Status Node::Start() {
+  Result<raft::Snapshot> snap = log_->GetSnapshot();
+  if (!snap.ok()) return snap.status();
+  if (Status s = state_.Restore(snap->metadata.index, snap->data); !s.ok()) {
+    return Status::Corruption("cannot load the snapshot at index " +
+                              std::to_string(snap->metadata.index.value()) + ": " + s.message());
+  }
+  last_snapshot_index_ = snap->metadata.index;
+  raft::Config rc = config_.raft;
+  rc.applied = snap->metadata.index;
+  Result<std::unique_ptr<raft::RawNode>> raw = raft::RawNode::Create(rc, log_);
+  if (!raw.ok()) return raw.status();
+  raw_ = std::move(raw).value();
+  // Proposal ids must not repeat across restarts (an old entry could still be
+  // applied after one): start from a value unique to this incarnation.
+  next_proposal_seq_ = Mix(config_.raft.seed ^ static_cast<uint64_t>(clock_->NowMs()) ^
+                           (log_->LastIndex().value() << 20) ^ config_.raft.id.value()) &
+                       ~((1ULL << 32) - 1);
+  Process();
+  return Status::Ok();
+}
+
+void Node::Tick() {
+  raw_->Tick();
+  ExpireWaiters();
+  if (IsLeader()) LeaseTick();
+  Process();
+}
+
+void Node::Step(const raft::Message& m) {
+  // A malformed message from a peer is dropped; Raft tolerates loss.
+  (void)raw_->Step(m);
+  Process();
+}
+
+void Node::Propose(state::Command command, ProposeDone done) {
+  if (!disk_failure_.ok()) return done(ErrorResult(disk_failure_));
+  if (!IsLeader()) return done(ErrorResult(NotLeader()));
+  const uint64_t id = next_proposal_seq_++;
+  command.proposal_id = id;
+  command.leader_time_ms = clock_->NowMs();
+  Status s = raw_->Propose(state::EncodeCommand(command));
+  if (!s.ok()) return done(ErrorResult(s));
+  proposals_.emplace(
+      id, PendingProposal{std::move(done), clock_->NowMs() + config_.request_timeout_ms});
+  Process();
+}
+
+void Node::ProposeInternal(state::Command command) {
+  if (!IsLeader() || !disk_failure_.ok()) return;
+  command.proposal_id = 0;
+  command.leader_time_ms = clock_->NowMs();
+  (void)raw_->Propose(state::EncodeCommand(command));
+}
+
+void Node::ReadBarrier(ReadDone done) {
+  if (!disk_failure_.ok()) return done(disk_failure_);
+  std::string ctx = "read-" + std::to_string(next_read_seq_++);
+  reads_.emplace(ctx,
+                 PendingRead{std::move(done), clock_->NowMs() + config_.request_timeout_ms, {}});
+  raw_->ReadIndex(std::move(ctx));
+  Process();
+}
+
+void Node::KeepAlive(int64_t lease_id, KeepAliveDone done) {
+  if (!IsLeader()) return done(NotLeader());
+  const state::Lease* lease = state_.leases().Find(lease_id);
+  auto clock = lease_clocks_.find(lease_id);
+  if (lease == nullptr || clock == lease_clocks_.end()) {
+    return done(Status::NotFound("etcdserver: requested lease not found"));
+  }
+  clock->second.deadline_ms = clock_->NowMs() + lease->ttl_seconds * 1000;
+  if (lease->remaining_ms == 0) return done(lease->ttl_seconds);
+  // The lease was checkpointed: a new leader would resume from that remaining
+  // time. Reset it through the log before promising the full TTL.
+  lease_resets_[lease_id].push_back(std::move(done));
+  Process();
+}
+
+Result<int64_t> Node::LeaseRemainingMs(int64_t lease_id) const {
+  if (!IsLeader()) return NotLeader();
+  auto it = lease_clocks_.find(lease_id);
+  if (it == lease_clocks_.end()) return Status::NotFound("etcdserver: requested lease not found");
+  return std::max<int64_t>(0, it->second.deadline_ms - clock_->NowMs());
+}
+
+// ---------------------------------------------------------------------------
+// The Ready loop
+
+void Node::Process() {
+  if (in_process_) return;
+  in_process_ = true;
+  FlushLeaseResets();
+  while (!persisting_ && disk_failure_.ok() && raw_->HasReady()) {
+    ready_ = raw_->GetReady();
+    if (ready_.soft_state && ready_.soft_state->role != role_) {
+      const raft::Role old = role_;
+      role_ = ready_.soft_state->role;
+      OnRoleChange(old, role_);
+    }
+    persisting_ = true;
+    log_->Persist(ready_.snapshot, ready_.entries, ready_.hard_state, ready_.must_sync,
+                  [this](const Status& s) { OnPersisted(s); });
+  }
+  in_process_ = false;
+}
+
+void Node::OnPersisted(const Status& s) {
+  WARDEN_CHECK_MSG(persisting_, "persistence completed twice");
+  persisting_ = false;
+  if (!s.ok()) {
+    // Never continue as if the write succeeded: stop taking part in Raft
+    // (no acks, no votes) and refuse writes; reads of applied state go on.
+    disk_failure_ = s;
+    FailAll(s);
+    return;
+  }
+  FinishReady();
+  Process();
+}
+
+void Node::FinishReady() {
+  if (!ready_.messages.empty()) transport_->Send(std::move(ready_.messages));
+  if (ready_.snapshot) {
+    const raft::Snapshot& snap = *ready_.snapshot;
+    Status s = state_.Restore(snap.metadata.index, snap.data);
+    WARDEN_CHECK_MSG(s.ok(), "a snapshot from the leader does not load");
+    last_snapshot_index_ = snap.metadata.index;
+  }
+  for (const raft::Entry& e : ready_.committed_entries) ApplyEntry(e);
+  for (const raft::ReadState& rs : ready_.read_states) {
+    auto it = reads_.find(rs.context);
+    if (it != reads_.end()) it->second.index = rs.index;
+  }
+  ready_ = raft::Ready{};
+  raw_->Advance();
+  ServeReads();
+  MaybeSnapshot();
+}
+
+void Node::ApplyEntry(const raft::Entry& e) {
+  if (e.index <= state_.applied_index()) return;  // covered by a snapshot
+  if (e.type != raft::EntryType::kNormal || e.data.empty()) {
+    state_.Skip(e.index);
+    return;
+  }
+  state::ApplyResult r = state_.Apply(e.index, e.data);
+  if (!r.events.empty() && event_sink_) event_sink_(r.events, r.revision);
+  if (IsLeader() && r.status.ok()) {
+    if (r.type == state::CommandType::kLeaseGrant) {
+      // A lease granted in this term counts from now.
+      for (const auto& [id, lease] : state_.leases().all()) {
+        if (!lease_clocks_.count(id)) {
+          lease_clocks_[id].deadline_ms = clock_->NowMs() + lease.ttl_seconds * 1000;
+        }
+      }
+    }
+  }
+  if (r.type == state::CommandType::kLeaseRevoke || r.type == state::CommandType::kLeaseGrant) {
+    for (auto it = lease_clocks_.begin(); it != lease_clocks_.end();) {
+      it = state_.leases().Exists(it->first) ? std::next(it) : lease_clocks_.erase(it);
+    }
+  }
+  auto it = proposals_.find(r.proposal_id);
+  if (r.proposal_id != 0 && it != proposals_.end()) {
+    ProposeDone done = std::move(it->second.done);
+    proposals_.erase(it);
+    done(r);
+  }
+}
+
+void Node::ServeReads() {
+  const Index applied = state_.applied_index();
+  for (auto it = reads_.begin(); it != reads_.end();) {
+    if (it->second.index && *it->second.index <= applied) {
+      ReadDone done = std::move(it->second.done);
+      it = reads_.erase(it);
+      done(Status::Ok());
+    } else {
+      ++it;
+    }
+  }
+}
+
+void Node::MaybeSnapshot() {
+  const Index applied = state_.applied_index();
+  if (Distance(last_snapshot_index_, applied) < config_.snapshot_count) return;
+  Status s = log_->CreateSnapshot(applied, raw_->conf_state(), state_.Serialize());
+  if (s.ok()) {
+    last_snapshot_index_ = applied;
+  } else if (s.code() == ErrorCode::kIoError || s.code() == ErrorCode::kNoSpace) {
+    disk_failure_ = s;
+    FailAll(s);
+  }
+}
+
+void Node::ExpireWaiters() {
+  const int64_t now = clock_->NowMs();
+  for (auto it = proposals_.begin(); it != proposals_.end();) {
+    if (it->second.deadline_ms <= now) {
+      ProposeDone done = std::move(it->second.done);
+      it = proposals_.erase(it);
+      done(ErrorResult(Timeout()));
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = reads_.begin(); it != reads_.end();) {
+    if (it->second.deadline_ms <= now) {
+      ReadDone done = std::move(it->second.done);
+      it = reads_.erase(it);
+      done(Timeout());
+    } else {
+      ++it;
+    }
+  }
+}
+
+void Node::FailAll(const Status& s) {
+  auto proposals = std::move(proposals_);
+  proposals_.clear();
+  for (auto& [id, p] : proposals) p.done(ErrorResult(s));
+  auto reads = std::move(reads_);
+  reads_.clear();
+  for (auto& [ctx, r] : reads) r.done(s);
+  auto resets = std::move(lease_resets_);
+  lease_resets_.clear();
+  for (auto& [id, waiters] : resets) {
+    for (KeepAliveDone& d : waiters) d(s);
+  }
+}
+
+void Node::OnRoleChange(raft::Role old_role, raft::Role new_role) {
+  if (new_role == raft::Role::kLeader) {
+    // Resume every lease from its checkpointed remaining time (or the full
+    // TTL): never earlier than the previous leader would have expired it.
+    const int64_t now = clock_->NowMs();
+    lease_clocks_.clear();
+    for (const auto& [id, lease] : state_.leases().all()) {
+      const int64_t left = lease.remaining_ms > 0 ? lease.remaining_ms : lease.ttl_seconds * 1000;
+      lease_clocks_[id].deadline_ms = now + left;
+    }
+    next_checkpoint_ms_ = now;
+  } else if (old_role == raft::Role::kLeader) {
+    lease_clocks_.clear();
+    auto resets = std::move(lease_resets_);
+    lease_resets_.clear();
+    for (auto& [id, waiters] : resets) {
+      for (KeepAliveDone& d : waiters) d(NotLeader());
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Leases (leader only)
+
+void Node::LeaseTick() {
+  const int64_t now = clock_->NowMs();
+  for (auto& [id, clock] : lease_clocks_) {
+    if (clock.deadline_ms > now) continue;
+    // Expired: revoke through the log; retry if the revoke got lost.
+    if (clock.revoke_sent_ms >= 0 && now - clock.revoke_sent_ms < config_.request_timeout_ms)
+      continue;
+    state::Command c;
+    c.type = state::CommandType::kLeaseRevoke;
+    c.lease_id = id;
+    ProposeInternal(std::move(c));
+    clock.revoke_sent_ms = now;
+  }
+  if (now < next_checkpoint_ms_) return;
+  next_checkpoint_ms_ = now + config_.lease_checkpoint_interval_ms;
+  // Only leases not renewed during the last interval: the ones that could be
+  // kept alive by elections. Renewed leases need no record.
+  state::Command c;
+  c.type = state::CommandType::kLeaseCheckpoint;
+  for (const auto& [id, clock] : lease_clocks_) {
+    const state::Lease* lease = state_.leases().Find(id);
+    if (lease == nullptr || clock.deadline_ms <= now) continue;
+    const int64_t left = clock.deadline_ms - now;
+    if (left <= lease->ttl_seconds * 1000 - config_.lease_checkpoint_interval_ms) {
+      c.checkpoints.emplace_back(id, left);
+    }
+  }
+  if (!c.checkpoints.empty()) ProposeInternal(std::move(c));
+}
+
+void Node::FlushLeaseResets() {
+  if (lease_resets_.empty() || !IsLeader()) return;
+  state::Command c;
+  c.type = state::CommandType::kLeaseCheckpoint;
+  for (const auto& [id, waiters] : lease_resets_) c.checkpoints.emplace_back(id, 0);
+  auto waiting = std::move(lease_resets_);
+  lease_resets_.clear();
+  // Answer the renewals once the reset is applied.
+  Propose(std::move(c), [this, waiting = std::move(waiting)](const state::ApplyResult& r) mutable {
+    for (auto& [id, waiters] : waiting) {
+      const state::Lease* lease = state_.leases().Find(id);
+      for (KeepAliveDone& d : waiters) {
+        if (!r.status.ok()) {
+          d(r.status);
+        } else if (lease == nullptr) {
+          d(Status::NotFound("etcdserver: requested lease not found"));
+        } else {
+          d(lease->ttl_seconds);
+        }
+      }
+    }
+  });
+}
+
+}  // namespace warden::node

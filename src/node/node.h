@@ -1,0 +1,141 @@
+// Node: the driver of one Warden member. It feeds ticks, peer messages and
+// client requests to the Raft core and carries out each Ready in the order
+// raw_node.h requires: persist (asynchronously, through DurableLog) -> send
+// -> load snapshot -> apply -> serve reads -> Advance. It tracks client
+// proposals to their results, turns ReadIndex into read barriers, times out
+// what waits too long, takes snapshots every `snapshot_count` entries, and,
+// while leader, keeps the lease deadlines (the only place that reads a clock
+// for leases) and proposes revokes and checkpoints.
+//
+// The same class runs in the server (gRPC transport, WAL, steady_clock) and
+// in the simulator (seeded network, disk and clock).
+//
+// Thread safety: none. Every method, and every DurableLog completion, must
+// run on the node's one thread (the server posts completions to it).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "src/node/interfaces.h"
+#include "src/raft/raw_node.h"
+#include "src/state/state_machine.h"
+
+namespace warden::node {
+
+struct NodeConfig {
+  raft::Config raft;
+  // Entries applied between two state machine snapshots.
+  uint64_t snapshot_count = 10000;
+  // How long a proposal or read may wait before it fails with kTimeout.
+  int64_t request_timeout_ms = 5000;
+  // How often the leader records the remaining time of idle leases.
+  int64_t lease_checkpoint_interval_ms = 2000;
+  state::KvLimits kv_limits;
+};
+
+class Node {
+ public:
+  using ProposeDone = std::function<void(const state::ApplyResult&)>;
+  using ReadDone = std::function<void(const Status&)>;
+  using KeepAliveDone = std::function<void(const Result<int64_t>&)>;  // TTL in seconds
+  // Called for every applied write with its events and revision.
+  using EventSink = std::function<void(const std::vector<state::Event>&, int64_t revision)>;
+
+  Node(const NodeConfig& config, DurableLog* log, Transport* transport, Clock* clock);
+  ~Node();
+
+  // Loads the newest snapshot into the state machine and starts the core.
+  Status Start();
+
+  void Tick();
+  void Step(const raft::Message& m);
+
+  // Proposes a command (the node fills in proposal id and leader time).
+  // `done` runs once, with the apply result or an error: kNotLeader,
+  // kTimeout, kNoSpace/kIoError after a disk failure.
+  void Propose(state::Command command, ProposeDone done);
+  // Completes once this member has applied everything committed before the
+  // call (a linearizable read point), or fails.
+  void ReadBarrier(ReadDone done);
+  // Leader only: renews a lease; the answer is its TTL.
+  void KeepAlive(int64_t lease_id, KeepAliveDone done);
+  // Leader only: the remaining time of a lease by the leader's clock.
+  Result<int64_t> LeaseRemainingMs(int64_t lease_id) const;
+
+  Status ProposeConfChange(const raft::ConfChange& cc) { return raw_->ProposeConfChange(cc); }
+  void TransferLeader(NodeId target) { raw_->TransferLeader(target); }
+  void ReportUnreachable(NodeId peer) { raw_->ReportUnreachable(peer); }
+
+  void set_event_sink(EventSink sink) { event_sink_ = std::move(sink); }
+
+  const state::StateMachine& state() const { return state_; }
+  raft::NodeStatus RaftStatus() const { return raw_->GetStatus(); }
+  bool IsLeader() const { return raw_->role() == raft::Role::kLeader; }
+  NodeId leader() const { return raw_->leader(); }
+  // Set after a persistence failure: the member stops taking part in Raft
+  // and refuses writes; serializable reads keep working.
+  const Status& disk_failure() const { return disk_failure_; }
+
+ private:
+  struct PendingProposal {
+    ProposeDone done;
+    int64_t deadline_ms;
+  };
+  struct PendingRead {
+    ReadDone done;
+    int64_t deadline_ms;
+    std::optional<Index> index;  // known once the read state arrives
+  };
+  struct LeaseClock {
+    int64_t deadline_ms = 0;
+    int64_t revoke_sent_ms = -1;  // a revoke is in flight since then
+  };
+
+  // Drives Readies until none is ready or one waits for persistence.
+  void Process();
+  void OnPersisted(const Status& s);
+  void FinishReady();
+  void ApplyEntry(const raft::Entry& e);
+  void ServeReads();
+  void MaybeSnapshot();
+  void ExpireWaiters();
+  void OnRoleChange(raft::Role old_role, raft::Role new_role);
+  void FailAll(const Status& s);
+
+  // The leader's lease bookkeeping.
+  void LeaseTick();
+  void FlushLeaseResets();
+  void ProposeInternal(state::Command command);
+
+  NodeConfig config_;
+  DurableLog* log_;
+  Transport* transport_;
+  Clock* clock_;
+  std::unique_ptr<raft::RawNode> raw_;
+  state::StateMachine state_;
+  EventSink event_sink_;
+
+  bool persisting_ = false;
+  bool in_process_ = false;
+  raft::Ready ready_;
+  raft::Role role_ = raft::Role::kFollower;
+  Status disk_failure_;
+  Index last_snapshot_index_;
+
+  uint64_t next_proposal_seq_ = 1;
+  std::map<uint64_t, PendingProposal> proposals_;
+  uint64_t next_read_seq_ = 1;
+  std::map<std::string, PendingRead> reads_;
+
+  std::map<int64_t, LeaseClock> lease_clocks_;
+  std::map<int64_t, std::vector<KeepAliveDone>> lease_resets_;  // waiting to propose
+  int64_t next_checkpoint_ms_ = 0;
+};
+
+}  // namespace warden::node
