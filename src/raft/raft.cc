@@ -33,6 +33,11 @@ Raft::Raft(const Config& config, const Storage* storage)
     term_ = hs.term;
     vote_ = hs.vote;
   }
+  // Figure 2: a node's term is never below the term of its last entry. A
+  // member bootstrapped from a snapshot of term 1 starts in term 1 (the first
+  // Ready persists it), so its first leader's term is above every entry it
+  // inherited and ReadIndex waits for that leader's own no-op.
+  if (term_ < log_.LastTerm()) term_ = log_.LastTerm();
   if (config.applied > Index(0)) log_.AppliedTo(std::min(config.applied, log_.committed()));
   BecomeFollower(term_, kNoNode);
 }

@@ -28,13 +28,16 @@ Result<std::unique_ptr<RawNode>> RawNode::Create(const Config& config, const Sto
   }
   if (config.max_inflight_msgs <= 0)
     return Status::InvalidArgument("max_inflight_msgs must be > 0");
-  return std::unique_ptr<RawNode>(new RawNode(std::make_unique<Raft>(config, storage)));
+  return std::unique_ptr<RawNode>(
+      new RawNode(std::make_unique<Raft>(config, storage), storage->InitialState().first));
 }
 
-RawNode::RawNode(std::unique_ptr<Raft> raft)
+RawNode::RawNode(std::unique_ptr<Raft> raft, const HardState& durable)
     : raft_(std::move(raft)), outstanding_(std::make_unique<Outstanding>()) {
   prev_soft_ = raft_->soft_state();
-  prev_hard_ = raft_->hard_state();
+  // What is on disk, so that a hard state the core adjusted at start (see
+  // Raft::Raft) is persisted by the first Ready.
+  prev_hard_ = durable;
 }
 
 RawNode::~RawNode() = default;

@@ -160,7 +160,7 @@ class RawNode {
 
  private:
   struct Outstanding;
-  explicit RawNode(std::unique_ptr<Raft> raft);
+  RawNode(std::unique_ptr<Raft> raft, const HardState& durable);
   std::unique_ptr<Raft> raft_;
   std::unique_ptr<Outstanding> outstanding_;
   SoftState prev_soft_;
