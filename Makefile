@@ -2,14 +2,17 @@
 #   make build      configure and build (RelWithDebInfo, assertions on) into build/
 #   make test       bootstrap, build, run every test (ctest), as CI does
 #   make sim        the simulator over the CI seed range with all faults
-#   make sim-soak   many more seeds, bounded by SOAK_SECONDS of wall time
+#   make sim-soak   100,000 seeds with every fault, stopped after SOAK_SECONDS (2 h) of wall time
 #   make asan|tsan  build and test with sanitizers
+#   make fuzz       libFuzzer targets (clang) for FUZZ_SECONDS each, corpus in build-fuzz/
+#   make bench-storage  the WAL benchmark (bench/wal_bench) on the disk; see bench/RESULTS.md
 JOBS ?= 2
 BUILD ?= build
-SOAK_SEEDS ?= 0:1000000
-SOAK_SECONDS ?= 1800
+SOAK_SEEDS ?= 0:100000
+SOAK_SECONDS ?= 7200
+FUZZ_SECONDS ?= 600
 
-.PHONY: all bootstrap build test sim sim-soak asan tsan format clean
+.PHONY: all bootstrap build test sim sim-soak asan tsan fuzz bench-storage format clean
 
 all: build
 
@@ -37,8 +40,16 @@ asan: bootstrap
 tsan: bootstrap
 	cmake --preset tsan && cmake --build build-tsan -j $(JOBS) && cd build-tsan && ctest --output-on-failure -j $(JOBS)
 
+fuzz: bootstrap
+	FUZZ_SECONDS=$(FUZZ_SECONDS) JOBS=$(JOBS) scripts/fuzz
+
+bench-storage: build
+	cmake --build $(BUILD) -j $(JOBS) --target wal_bench
+	$(BUILD)/bench/wal_bench --benchmark_repetitions=3 --benchmark_enable_random_interleaving=true \
+	  --benchmark_report_aggregates_only=true --benchmark_counters_tabular=true
+
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD) build-asan build-tsan
+	rm -rf $(BUILD) build-asan build-tsan build-fuzz

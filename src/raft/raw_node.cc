@@ -149,6 +149,8 @@ NodeStatus RawNode::GetStatus() const {
   return s;
 }
 
+Result<Term> RawNode::LogTermAt(Index i) const { return raft_->log().TermAt(i); }
+
 const ConfState& RawNode::conf_state() const { return raft_->conf_state(); }
 Role RawNode::role() const { return raft_->role(); }
 NodeId RawNode::leader() const { return raft_->leader(); }

@@ -152,6 +152,9 @@ class RawNode {
   void Advance();
 
   NodeStatus GetStatus() const;
+  // The term of entry i in this node's log (unstable entries included), for
+  // invariant checks and diagnostics.
+  Result<Term> LogTermAt(Index i) const;
   const ConfState& conf_state() const;
   Role role() const;
   NodeId leader() const;

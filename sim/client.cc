@@ -1,0 +1,178 @@
+#include "sim/client.h"
+
+namespace warden::sim {
+
+SimClient::SimClient(World* world, Rng rng, uint64_t id, std::vector<NodeId> nodes,
+                     const ClientOptions& options, HistoryRecorder* history, SendFn send)
+    : world_(world),
+      rng_(rng),
+      id_(id),
+      nodes_(std::move(nodes)),
+      options_(options),
+      history_(history),
+      send_(std::move(send)),
+      last_seen_(options.keys) {
+  target_ = nodes_[rng_.Uniform(nodes_.size())];
+}
+
+void SimClient::Start() { Next(); }
+
+void SimClient::Stop() {
+  stopped_ = true;
+  if (open_) {
+    if (req_.kind == ClientRequest::kRead) {
+      history_->Discard(handle_);
+    } else {
+      history_->Indeterminate(handle_);
+    }
+    open_ = false;
+  }
+}
+
+void SimClient::Next() {
+  if (stopped_) return;
+  world_->After(rng_.Range(0, options_.think_max_us), [this] { Issue(); });
+}
+
+void SimClient::PickTarget(NodeId hint) {
+  if (hint != kNoNode) {
+    target_ = hint;
+    return;
+  }
+  target_ = nodes_[rng_.Uniform(nodes_.size())];
+}
+
+void SimClient::Issue() {
+  if (stopped_ || open_) return;
+  const int key_index = static_cast<int>(rng_.Uniform(options_.keys));
+  ClientRequest req;
+  req.client = id_;
+  req.seq = next_seq_++;
+  req.key = Format("k%d", key_index);
+  const double dice = rng_.UnitDouble();
+  OpInput input;
+  if (dice < options_.read_ratio) {
+    req.kind = ClientRequest::kRead;
+    input = OpInput::Read();
+  } else {
+    // Values are unique per operation, which keeps the checker's search small.
+    req.value = Format("%llu.%llu", static_cast<unsigned long long>(id_),
+                       static_cast<unsigned long long>(req.seq));
+    if (dice < options_.read_ratio + options_.cas_ratio) {
+      req.kind = ClientRequest::kCas;
+      req.expected = rng_.Chance(0.2) ? std::nullopt : last_seen_[key_index];
+      input = OpInput::Cas(req.expected, req.value);
+    } else {
+      req.kind = ClientRequest::kPut;
+      input = OpInput::Write(req.value);
+    }
+  }
+  req_ = req;
+  key_index_ = key_index;
+  sent_to_ = target_;
+  if (req.kind == ClientRequest::kRead && rng_.Chance(options_.read_anywhere)) {
+    sent_to_ = nodes_[rng_.Uniform(nodes_.size())];
+  }
+  open_ = true;
+  invoked_us_ = world_->now_us();
+  handle_ = history_->Invoke(id_, req.key, input, invoked_us_);
+  if (world_->tracing()) {
+    const char* kind = req.kind == ClientRequest::kRead  ? "read"
+                       : req.kind == ClientRequest::kPut ? "put"
+                                                         : "cas";
+    world_->Trace(Who(), Format("invoke #%llu %s %s %s%s%s -> n%llu",
+                                static_cast<unsigned long long>(req.seq), kind, req.key.c_str(),
+                                req.expected ? req.expected->c_str() : "",
+                                req.kind == ClientRequest::kCas ? "=>" : "", req.value.c_str(),
+                                static_cast<unsigned long long>(sent_to_.value())));
+  }
+  const uint64_t seq = req.seq;
+  world_->After(options_.timeout_us, [this, seq] { OnTimeout(seq); });
+  send_(sent_to_, req);
+}
+
+void SimClient::OnTimeout(uint64_t seq) {
+  if (!open_ || req_.seq != seq) return;
+  // The outcome is unknown: the op may have taken effect, or may yet. Give up
+  // on it (it stays pending in the history) and move on with a new one. A
+  // read without an answer constrains nothing, so it leaves the history.
+  if (req_.kind == ClientRequest::kRead) {
+    history_->Discard(handle_);
+  } else {
+    history_->Indeterminate(handle_);
+    abandoned_[seq] = Abandoned{handle_, req_.kind};
+  }
+  open_ = false;
+  if (world_->tracing()) {
+    world_->Trace(Who(),
+                  Format("timeout #%llu (indeterminate)", static_cast<unsigned long long>(seq)));
+  }
+  PickTarget(kNoNode);
+  // Back off: a client that hammers an unavailable cluster only piles up
+  // indeterminate operations.
+  world_->After(rng_.Range(0, options_.timeout_us), [this] { Next(); });
+}
+
+void SimClient::OnResponse(const ClientResponse& r) {
+  if (auto it = abandoned_.find(r.seq); it != abandoned_.end()) {
+    // A late answer to an abandoned write: it completes now.
+    const Abandoned a = it->second;
+    abandoned_.erase(it);
+    if (r.code == ClientResponse::kRefused) {
+      history_->Discard(a.handle);
+    } else {
+      const bool swapped = a.kind != ClientRequest::kCas || r.cas_ok;
+      history_->Complete(a.handle, swapped ? OpOutput::Ok() : OpOutput::CasFailed(),
+                         world_->now_us());
+    }
+    if (world_->tracing()) {
+      world_->Trace(Who(), Format("late answer #%llu%s", static_cast<unsigned long long>(r.seq),
+                                  r.code == ClientResponse::kRefused ? " refused"
+                                  : r.cas_ok                         ? ""
+                                                                     : " no-swap"));
+    }
+    return;
+  }
+  if (!open_ || r.seq != req_.seq) return;
+  open_ = false;
+  const int key_index = key_index_;
+  if (r.code == ClientResponse::kRefused) {
+    history_->Discard(handle_);
+    if (world_->tracing()) {
+      world_->Trace(Who(),
+                    Format("refused #%llu (hint n%llu)", static_cast<unsigned long long>(r.seq),
+                           static_cast<unsigned long long>(r.leader_hint.value())));
+    }
+    // Avoid hammering a node that just said no with no better idea.
+    PickTarget(r.leader_hint != sent_to_ ? r.leader_hint : kNoNode);
+    Next();
+    return;
+  }
+  OpOutput out;
+  switch (req_.kind) {
+    case ClientRequest::kRead:
+      out = OpOutput::Value(r.value);
+      last_seen_[key_index] = r.value;
+      break;
+    case ClientRequest::kPut:
+      out = OpOutput::Ok();
+      last_seen_[key_index] = req_.value;
+      break;
+    case ClientRequest::kCas:
+      out = r.cas_ok ? OpOutput::Ok() : OpOutput::CasFailed();
+      if (r.cas_ok) last_seen_[key_index] = req_.value;
+      break;
+  }
+  history_->Complete(handle_, out, world_->now_us());
+  ++completed_ok_;
+  if (invoked_us_ >= epoch_us_) ++ok_since_epoch_;
+  if (world_->tracing()) {
+    std::string what = Format("ok #%llu", static_cast<unsigned long long>(r.seq));
+    if (req_.kind == ClientRequest::kRead) what += " = " + r.value.value_or("<absent>");
+    if (req_.kind == ClientRequest::kCas) what += r.cas_ok ? " swapped" : " no-swap";
+    world_->Trace(Who(), what);
+  }
+  Next();
+}
+
+}  // namespace warden::sim

@@ -1,0 +1,124 @@
+// Tests of the deterministic simulator: a clean core passes, each planted bug
+// is caught by the default seed range, and a seed's trace is byte-identical
+// from run to run.
+#include "sim/sim.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+
+namespace warden::sim {
+namespace {
+
+// The seed range CI runs (tests/CMakeLists.txt: sim_seeds).
+constexpr uint64_t kDefaultSeeds = 500;
+
+SimOptions Options(uint64_t seed) {
+  SimOptions o;
+  o.seed = seed;
+  o.faults = kFaultAll;
+  return o;
+}
+
+// Runs the default seed range with `bug` planted until a seed reports one of
+// `expected`; returns that seed's report, or "" if none did.
+std::string FirstCatch(const std::string& bug, const std::set<std::string>& expected) {
+  for (uint64_t seed = 0; seed < kDefaultSeeds; ++seed) {
+    SimOptions o = Options(seed);
+    EXPECT_TRUE(AddBug(bug, &o.bugs));
+    const SimResult r = RunSeed(o);
+    if (r.violation && expected.count(r.violation->check)) {
+      return "seed=" + std::to_string(seed) + " " + r.violation->check + ": " + r.violation->detail;
+    }
+  }
+  return "";
+}
+
+TEST(SimTest, CleanCoreHasNoViolations) {
+  for (uint64_t seed = 0; seed < 40; ++seed) {
+    const SimResult r = RunSeed(Options(seed));
+    EXPECT_FALSE(r.violation.has_value())
+        << "seed=" << seed << " " << r.violation->check << ": " << r.violation->detail;
+    EXPECT_GT(r.ops, 0u);
+  }
+}
+
+TEST(SimTest, NoFaultsMeansNoViolations) {
+  for (uint64_t seed = 0; seed < 10; ++seed) {
+    SimOptions o = Options(seed);
+    o.faults = 0;
+    const SimResult r = RunSeed(o);
+    EXPECT_FALSE(r.violation.has_value()) << "seed=" << seed << " " << r.violation->check;
+  }
+}
+
+TEST(SimTest, TraceIsByteIdenticalForTheSameSeed) {
+  for (uint64_t seed : {3u, 17u}) {
+    SimOptions o = Options(seed);
+    o.trace = true;
+    const SimResult a = RunSeed(o);
+    const SimResult b = RunSeed(o);
+    ASSERT_FALSE(a.trace.empty());
+    EXPECT_EQ(a.trace, b.trace) << "seed=" << seed;
+    EXPECT_EQ(a.events, b.events);
+  }
+}
+
+TEST(SimTest, TracingDoesNotChangeTheRun) {
+  SimOptions o = Options(5);
+  const SimResult quiet = RunSeed(o);
+  o.trace = true;
+  const SimResult traced = RunSeed(o);
+  EXPECT_EQ(quiet.events, traced.events);
+  EXPECT_EQ(quiet.ops, traced.ops);
+}
+
+TEST(SimTest, CatchesVoteIgnoresLog) {
+  const std::string caught = FirstCatch(
+      "vote-ignores-log", {"leader-completeness", "state-machine-safety", "commit-agreement",
+                           "log-matching", "durability", "election-safety", "linearizability"});
+  EXPECT_NE(caught, "");
+  RecordProperty("caught", caught);
+}
+
+// Not caught yet: the planted rule break only matters when a new leader's
+// old-term entries reach a majority before its own no-op does, and then a
+// node holding a conflicting later-term entry wins; the fault mix does not
+// produce that schedule within the default range yet. Enable once it does.
+TEST(SimTest, CatchesCommitOldTerm) {
+  const std::string caught = FirstCatch(
+      "commit-old-term", {"leader-commit-rule", "leader-completeness", "state-machine-safety",
+                          "commit-agreement", "durability", "linearizability"});
+  EXPECT_NE(caught, "");
+  RecordProperty("caught", caught);
+}
+
+TEST(SimTest, CatchesSkipPersistVote) {
+  const std::string caught = FirstCatch(
+      "skip-persist-vote", {"election-safety", "leader-completeness", "state-machine-safety",
+                            "commit-agreement", "durability", "linearizability"});
+  EXPECT_NE(caught, "");
+  RecordProperty("caught", caught);
+}
+
+TEST(SimTest, CatchesReadWithoutQuorum) {
+  const std::string caught = FirstCatch("read-without-quorum", {"linearizability"});
+  EXPECT_NE(caught, "");
+  RecordProperty("caught", caught);
+}
+
+TEST(SimTest, UnknownBugNameIsRefused) {
+  BugSet bugs;
+  EXPECT_FALSE(AddBug("no-such-bug", &bugs));
+}
+
+TEST(SimTest, ParsesFaultLists) {
+  EXPECT_EQ(*ParseFaults("all"), static_cast<uint32_t>(kFaultAll));
+  EXPECT_EQ(*ParseFaults("none"), 0u);
+  EXPECT_EQ(*ParseFaults("loss,crash"), static_cast<uint32_t>(kFaultLoss | kFaultCrash));
+  EXPECT_FALSE(ParseFaults("loss,bogus").ok());
+}
+
+}  // namespace
+}  // namespace warden::sim
