@@ -9,12 +9,6 @@
 namespace warden::sim {
 namespace {
 
-unsigned long long U(uint64_t v) { return static_cast<unsigned long long>(v); }
-template <typename Tag>
-unsigned long long U(StrongId<Tag> v) {
-  return static_cast<unsigned long long>(v.value());
-}
-
 std::string Ids(const std::vector<NodeId>& ids) {
   std::string out;
   for (NodeId id : ids) {

@@ -3,15 +3,7 @@
 #include <algorithm>
 
 namespace warden::sim {
-namespace {
-
-unsigned long long U(uint64_t v) { return static_cast<unsigned long long>(v); }
-template <typename Tag>
-unsigned long long U(StrongId<Tag> v) {
-  return static_cast<unsigned long long>(v.value());
-}
-
-}  // namespace
+namespace {}  // namespace
 
 SimNode::SimNode(World* world, Rng rng, const NodeOptions& options, SimNetwork* network,
                  Invariants* invariants, ReplyFn reply)

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "src/base/ids.h"
 #include "src/base/random.h"
 
 namespace warden::sim {
@@ -78,6 +79,13 @@ class World {
   Rng rng_;
   std::string* trace_;
 };
+
+// Ids and counts as printf arguments (%llu), for traces and reports.
+inline unsigned long long U(uint64_t v) { return static_cast<unsigned long long>(v); }
+template <typename Tag>
+unsigned long long U(StrongId<Tag> v) {
+  return static_cast<unsigned long long>(v.value());
+}
 
 // Formats like printf into a std::string (trace lines and violation details).
 std::string Format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
