@@ -119,7 +119,7 @@ Result<int64_t> Node::LeaseRemainingMs(int64_t lease_id) const {
 // The Ready loop
 
 void Node::Process() {
-  if (in_process_) return;
+  if (in_process_ || batch_depth_ > 0) return;
   in_process_ = true;
   FlushLeaseResets();
   while (!persisting_ && disk_failure_.ok() && raw_->HasReady()) {

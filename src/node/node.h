@@ -71,8 +71,16 @@ class Node {
   Status ProposeConfChange(const raft::ConfChange& cc) { return raw_->ProposeConfChange(cc); }
   void TransferLeader(NodeId target) { raw_->TransferLeader(target); }
   void ReportUnreachable(NodeId peer) { raw_->ReportUnreachable(peer); }
+  void ReportSnapshot(NodeId peer, bool ok) { raw_->ReportSnapshot(peer, ok); }
 
   void set_event_sink(EventSink sink) { event_sink_ = std::move(sink); }
+
+  // Defers Ready handling until EndBatch, so that every request of a batch
+  // goes into one Ready and one fsync (group commit). Nests.
+  void BeginBatch() { ++batch_depth_; }
+  void EndBatch() {
+    if (--batch_depth_ == 0) Process();
+  }
 
   const state::StateMachine& state() const { return state_; }
   raft::NodeStatus RaftStatus() const { return raw_->GetStatus(); }
@@ -123,6 +131,7 @@ class Node {
 
   bool persisting_ = false;
   bool in_process_ = false;
+  int batch_depth_ = 0;
   raft::Ready ready_;
   raft::Role role_ = raft::Role::kFollower;
   Status disk_failure_;

@@ -1,0 +1,346 @@
+#include "src/server/etcd_services.h"
+
+#include <chrono>
+
+#include "src/server/etcd_convert.h"
+#include "src/state/kv_apply.h"
+
+namespace warden::server {
+
+namespace {
+
+constexpr char kForwardedKey[] = "warden-forwarded";
+
+grpc::Status NoLeader() { return {grpc::StatusCode::UNAVAILABLE, "etcdserver: no leader"}; }
+
+// A forwarded call in flight: owns the client context until the answer.
+struct ForwardCall {
+  grpc::ClientContext context;
+};
+
+bool WasForwarded(grpc::CallbackServerContext* c) {
+  return c->client_metadata().count(kForwardedKey) > 0;
+}
+
+// Runs `propose` on the leader's node loop; on a follower, forwards the
+// request to the leader with `forward(stub, context, done)` instead.
+template <typename Stub, typename Propose, typename Forward>
+void OnLeader(ServerContext* ctx, grpc::CallbackServerContext* c, grpc::ServerUnaryReactor* reactor,
+              Propose propose, Forward forward) {
+  const bool forwarded = WasForwarded(c);
+  ctx->host()->Post([ctx, reactor, forwarded, propose, forward](node::Node& n) mutable {
+    if (n.IsLeader()) return propose(n);
+    const NodeId leader = n.leader();
+    std::optional<std::string> address;
+    if (leader != kNoNode && !forwarded) address = ctx->ClientAddressOf(leader);
+    if (!address) return reactor->Finish(NoLeader());
+    auto stub = Stub::NewStub(ctx->ChannelTo(*address));
+    auto* call = new ForwardCall;
+    call->context.AddMetadata(kForwardedKey, "1");
+    call->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    forward(stub.get(), &call->context, [reactor, call](grpc::Status s) {
+      reactor->Finish(s);
+      delete call;
+    });
+  });
+}
+
+state::Command TxnCommand(state::TxnRequest txn) {
+  state::Command cmd;
+  cmd.type = state::CommandType::kTxn;
+  cmd.txn = std::move(txn);
+  return cmd;
+}
+
+}  // namespace
+
+void ServerContext::FillHeader(const node::Node& n, int64_t revision,
+                               etcdserverpb::ResponseHeader* h) const {
+  h->set_cluster_id(config_->cluster_id);
+  h->set_member_id(config_->self_id.value());
+  h->set_revision(revision > 0 ? revision : n.state().kv().current_revision());
+  h->set_raft_term(n.RaftStatus().term.value());
+}
+
+std::optional<std::string> ServerContext::ClientAddressOf(NodeId id) const {
+  std::vector<std::string> urls;
+  if (id == config_->self_id) {
+    urls = config_->advertise_client_urls;
+  } else if (std::optional<PeerInfo> p = peers_->Find(id)) {
+    urls = p->client_urls;
+  }
+  if (urls.empty()) return std::nullopt;
+  Result<std::string> a = UrlToAddress(urls.front());
+  if (!a.ok()) return std::nullopt;
+  return *a;
+}
+
+std::shared_ptr<grpc::Channel> ServerContext::ChannelTo(const std::string& address) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& ch = channels_[address];
+  if (!ch) ch = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  return ch;
+}
+
+// ---------------------------------------------------------------------------
+// KV
+
+grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* c,
+                                           const etcdserverpb::RangeRequest* req,
+                                           etcdserverpb::RangeResponse* resp) {
+  auto* reactor = c->DefaultReactor();
+  Result<state::RangeOptions> o = FromProto(*req);
+  if (!o.ok()) {
+    reactor->Finish(ToGrpc(o.status()));
+    return reactor;
+  }
+  ServerContext* ctx = ctx_;
+  auto read = [ctx, reactor, resp, opts = *o](node::Node& n) {
+    Result<state::RangeResult> r = n.state().kv().Range(opts);
+    if (!r.ok()) return reactor->Finish(ToGrpc(r.status()));
+    ToProto(*r, resp);
+    ctx->FillHeader(n, 0, resp->mutable_header());
+    reactor->Finish(grpc::Status::OK);
+  };
+  const bool serializable = req->serializable();
+  ctx_->host()->Post([reactor, read, serializable](node::Node& n) {
+    if (serializable) return read(n);
+    // Linearizable: wait until this member has applied everything committed
+    // before the request arrived (ReadIndex), then read locally.
+    n.ReadBarrier([&n, reactor, read](const Status& s) {
+      if (!s.ok()) return reactor->Finish(ToGrpc(s));
+      read(n);
+    });
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* c,
+                                         const etcdserverpb::PutRequest* req,
+                                         etcdserverpb::PutResponse* resp) {
+  auto* reactor = c->DefaultReactor();
+  Result<state::PutRequest> p = FromProto(*req);
+  if (!p.ok()) {
+    reactor->Finish(ToGrpc(p.status()));
+    return reactor;
+  }
+  if (req->ByteSizeLong() > ctx_->config().max_request_bytes) {
+    reactor->Finish({grpc::StatusCode::INVALID_ARGUMENT, "etcdserver: request is too large"});
+    return reactor;
+  }
+  state::TxnRequest txn;
+  txn.success.push_back(state::RequestOp{*p});
+  ServerContext* ctx = ctx_;
+  OnLeader<etcdserverpb::KV>(
+      ctx_, c, reactor,
+      [ctx, reactor, resp, cmd = TxnCommand(std::move(txn))](node::Node& n) mutable {
+        n.Propose(std::move(cmd), [ctx, &n, reactor, resp](const state::ApplyResult& r) {
+          if (!r.status.ok()) return reactor->Finish(ToGrpc(r.status));
+          const auto& put = std::get<state::PutResult>(r.txn.responses.at(0).op);
+          if (put.prev_kv) ToProto(*put.prev_kv, resp->mutable_prev_kv());
+          ctx->FillHeader(n, r.revision, resp->mutable_header());
+          reactor->Finish(grpc::Status::OK);
+        });
+      },
+      [req, resp](etcdserverpb::KV::Stub* stub, grpc::ClientContext* cc, auto done) {
+        stub->async()->Put(cc, req, resp, std::move(done));
+      });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* c,
+                                                 const etcdserverpb::DeleteRangeRequest* req,
+                                                 etcdserverpb::DeleteRangeResponse* resp) {
+  auto* reactor = c->DefaultReactor();
+  Result<state::DeleteRangeRequest> d = FromProto(*req);
+  if (!d.ok()) {
+    reactor->Finish(ToGrpc(d.status()));
+    return reactor;
+  }
+  state::TxnRequest txn;
+  txn.success.push_back(state::RequestOp{*d});
+  ServerContext* ctx = ctx_;
+  OnLeader<etcdserverpb::KV>(
+      ctx_, c, reactor,
+      [ctx, reactor, resp, cmd = TxnCommand(std::move(txn))](node::Node& n) mutable {
+        n.Propose(std::move(cmd), [ctx, &n, reactor, resp](const state::ApplyResult& r) {
+          if (!r.status.ok()) return reactor->Finish(ToGrpc(r.status));
+          const auto& del = std::get<state::DeleteRangeResult>(r.txn.responses.at(0).op);
+          resp->set_deleted(del.deleted);
+          for (const state::KeyValue& kv : del.prev_kvs) ToProto(kv, resp->add_prev_kvs());
+          ctx->FillHeader(n, r.revision, resp->mutable_header());
+          reactor->Finish(grpc::Status::OK);
+        });
+      },
+      [req, resp](etcdserverpb::KV::Stub* stub, grpc::ClientContext* cc, auto done) {
+        stub->async()->DeleteRange(cc, req, resp, std::move(done));
+      });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* c,
+                                         const etcdserverpb::TxnRequest* req,
+                                         etcdserverpb::TxnResponse* resp) {
+  auto* reactor = c->DefaultReactor();
+  Result<state::TxnRequest> t = FromProto(*req);
+  state::KvLimits limits;
+  limits.max_txn_ops = ctx_->config().max_txn_ops;
+  Status valid = t.ok() ? state::ValidateTxn(*t, limits) : t.status();
+  if (!valid.ok()) {
+    reactor->Finish(ToGrpc(valid));
+    return reactor;
+  }
+  if (req->ByteSizeLong() > ctx_->config().max_request_bytes) {
+    reactor->Finish({grpc::StatusCode::INVALID_ARGUMENT, "etcdserver: request is too large"});
+    return reactor;
+  }
+  ServerContext* ctx = ctx_;
+  OnLeader<etcdserverpb::KV>(
+      ctx_, c, reactor,
+      [ctx, reactor, resp, cmd = TxnCommand(std::move(t).value())](node::Node& n) mutable {
+        n.Propose(std::move(cmd), [ctx, &n, reactor, resp](const state::ApplyResult& r) {
+          if (!r.status.ok()) return reactor->Finish(ToGrpc(r.status));
+          ToProto(r.txn, resp);
+          ctx->FillHeader(n, r.revision, resp->mutable_header());
+          reactor->Finish(grpc::Status::OK);
+        });
+      },
+      [req, resp](etcdserverpb::KV::Stub* stub, grpc::ClientContext* cc, auto done) {
+        stub->async()->Txn(cc, req, resp, std::move(done));
+      });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* KvService::Compact(grpc::CallbackServerContext* c,
+                                             const etcdserverpb::CompactionRequest* req,
+                                             etcdserverpb::CompactionResponse* resp) {
+  auto* reactor = c->DefaultReactor();
+  state::Command cmd;
+  cmd.type = state::CommandType::kCompact;
+  cmd.revision = req->revision();
+  ServerContext* ctx = ctx_;
+  OnLeader<etcdserverpb::KV>(
+      ctx_, c, reactor,
+      [ctx, reactor, resp, cmd](node::Node& n) mutable {
+        n.Propose(std::move(cmd), [ctx, &n, reactor, resp](const state::ApplyResult& r) {
+          if (!r.status.ok()) return reactor->Finish(ToGrpc(r.status));
+          ctx->FillHeader(n, r.revision, resp->mutable_header());
+          reactor->Finish(grpc::Status::OK);
+        });
+      },
+      [req, resp](etcdserverpb::KV::Stub* stub, grpc::ClientContext* cc, auto done) {
+        stub->async()->Compact(cc, req, resp, std::move(done));
+      });
+  return reactor;
+}
+
+// ---------------------------------------------------------------------------
+// Maintenance
+
+grpc::ServerUnaryReactor* MaintenanceService::Status(grpc::CallbackServerContext* c,
+                                                     const etcdserverpb::StatusRequest*,
+                                                     etcdserverpb::StatusResponse* resp) {
+  auto* reactor = c->DefaultReactor();
+  ServerContext* ctx = ctx_;
+  ctx_->host()->Post([ctx, reactor, resp](node::Node& n) {
+    const raft::NodeStatus s = n.RaftStatus();
+    ctx->FillHeader(n, 0, resp->mutable_header());
+    resp->set_version("3.4.0");
+    resp->set_leader(s.leader.value());
+    resp->set_raftindex(s.commit.value());
+    resp->set_raftterm(s.term.value());
+    resp->set_raftappliedindex(n.state().applied_index().value());
+    const int64_t size = static_cast<int64_t>(n.state().Serialize().size());
+    resp->set_dbsize(size);
+    resp->set_dbsizeinuse(size);
+    const auto& learners = s.conf_state.learners;
+    resp->set_islearner(std::find(learners.begin(), learners.end(), s.id) != learners.end());
+    if (!n.disk_failure().ok()) resp->add_errors(n.disk_failure().ToString());
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext* c,
+                                                     const etcdserverpb::HashKVRequest* req,
+                                                     etcdserverpb::HashKVResponse* resp) {
+  auto* reactor = c->DefaultReactor();
+  ServerContext* ctx = ctx_;
+  const int64_t rev = req->revision();
+  ctx_->host()->Post([ctx, reactor, resp, rev](node::Node& n) {
+    const state::MvccStore& kv = n.state().kv();
+    if (rev > kv.current_revision())
+      return reactor->Finish(ToGrpc(warden::Status(ErrorCode::kFutureRevision, "")));
+    if (rev > 0 && rev < kv.compact_revision())
+      return reactor->Finish(ToGrpc(warden::Status(ErrorCode::kCompacted, "")));
+    resp->set_hash(kv.HashAt(rev));
+    resp->set_compact_revision(kv.compact_revision());
+    ctx->FillHeader(n, 0, resp->mutable_header());
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* MaintenanceService::Defragment(grpc::CallbackServerContext* c,
+                                                         const etcdserverpb::DefragmentRequest*,
+                                                         etcdserverpb::DefragmentResponse* resp) {
+  auto* reactor = c->DefaultReactor();
+  ServerContext* ctx = ctx_;
+  // Nothing to do: the key space lives in memory and the WAL is compacted by
+  // snapshots. Answered so that operators' scripts keep working.
+  ctx_->host()->Post([ctx, reactor, resp](node::Node& n) {
+    ctx->FillHeader(n, 0, resp->mutable_header());
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* MaintenanceService::Alarm(grpc::CallbackServerContext* c,
+                                                    const etcdserverpb::AlarmRequest*,
+                                                    etcdserverpb::AlarmResponse* resp) {
+  auto* reactor = c->DefaultReactor();
+  ServerContext* ctx = ctx_;
+  ctx_->host()->Post([ctx, reactor, resp](node::Node& n) {
+    if (!n.disk_failure().ok()) {
+      auto* a = resp->add_alarms();
+      a->set_memberid(ctx->config().self_id.value());
+      a->set_alarm(etcdserverpb::NOSPACE);
+    }
+    ctx->FillHeader(n, 0, resp->mutable_header());
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+// ---------------------------------------------------------------------------
+// Cluster
+
+grpc::ServerUnaryReactor* ClusterService::MemberList(grpc::CallbackServerContext* c,
+                                                     const etcdserverpb::MemberListRequest*,
+                                                     etcdserverpb::MemberListResponse* resp) {
+  auto* reactor = c->DefaultReactor();
+  ServerContext* ctx = ctx_;
+  ctx_->host()->Post([ctx, reactor, resp](node::Node& n) {
+    const raft::ConfState cs = n.RaftStatus().conf_state;
+    for (const ServerConfig::Member& m : ctx->config().members) {
+      etcdserverpb::Member* pm = resp->add_members();
+      pm->set_id(m.id.value());
+      pm->set_name(m.name);
+      for (const std::string& u : m.peer_urls) pm->add_peerurls(u);
+      std::vector<std::string> client_urls;
+      if (m.id == ctx->config().self_id) {
+        client_urls = ctx->config().advertise_client_urls;
+      } else if (std::optional<PeerInfo> p = ctx->peers()->Find(m.id)) {
+        client_urls = p->client_urls;
+      }
+      for (const std::string& u : client_urls) pm->add_clienturls(u);
+      pm->set_islearner(std::find(cs.learners.begin(), cs.learners.end(), m.id) !=
+                        cs.learners.end());
+    }
+    ctx->FillHeader(n, 0, resp->mutable_header());
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+}  // namespace warden::server

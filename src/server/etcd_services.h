@@ -1,0 +1,101 @@
+// The etcd v3 services Warden serves to clients (gRPC callback API: no thread
+// is held while a request waits for the log).
+//
+// Every handler validates its request, then posts to the node loop. Writes
+// are proposed on the leader; a follower forwards them to the leader's client
+// endpoint (learned from the peer streams) and relays the answer. Reads are
+// linearizable by default (a ReadIndex barrier on whichever member received
+// them) and served locally when the request asks for serializable.
+//
+// Thread safety: handlers run on gRPC threads; all node access is posted.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "etcd/etcdserverpb/rpc.grpc.pb.h"
+#include "src/server/config.h"
+#include "src/server/node_host.h"
+#include "src/server/peer.h"
+
+namespace warden::server {
+
+// What every service needs: the node, the configuration, the peers, and
+// stubs to forward to the leader.
+class ServerContext {
+ public:
+  ServerContext(NodeHost* host, const ServerConfig* config, PeerDirectory* peers)
+      : host_(host), config_(config), peers_(peers) {}
+
+  NodeHost* host() const { return host_; }
+  const ServerConfig& config() const { return *config_; }
+  PeerDirectory* peers() const { return peers_; }
+  void FillHeader(const node::Node& n, int64_t revision, etcdserverpb::ResponseHeader* h) const;
+  // The client endpoint of member `id` (host:port), if known.
+  std::optional<std::string> ClientAddressOf(NodeId id) const;
+  std::shared_ptr<grpc::Channel> ChannelTo(const std::string& address);
+
+ private:
+  NodeHost* host_;
+  const ServerConfig* config_;
+  PeerDirectory* peers_;
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<grpc::Channel>> channels_;  // guarded by mu_
+};
+
+class KvService final : public etcdserverpb::KV::CallbackService {
+ public:
+  explicit KvService(ServerContext* ctx) : ctx_(ctx) {}
+  grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* c,
+                                  const etcdserverpb::RangeRequest* req,
+                                  etcdserverpb::RangeResponse* resp) override;
+  grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* c, const etcdserverpb::PutRequest* req,
+                                etcdserverpb::PutResponse* resp) override;
+  grpc::ServerUnaryReactor* DeleteRange(grpc::CallbackServerContext* c,
+                                        const etcdserverpb::DeleteRangeRequest* req,
+                                        etcdserverpb::DeleteRangeResponse* resp) override;
+  grpc::ServerUnaryReactor* Txn(grpc::CallbackServerContext* c, const etcdserverpb::TxnRequest* req,
+                                etcdserverpb::TxnResponse* resp) override;
+  grpc::ServerUnaryReactor* Compact(grpc::CallbackServerContext* c,
+                                    const etcdserverpb::CompactionRequest* req,
+                                    etcdserverpb::CompactionResponse* resp) override;
+
+ private:
+  ServerContext* ctx_;
+};
+
+class MaintenanceService final : public etcdserverpb::Maintenance::CallbackService {
+ public:
+  explicit MaintenanceService(ServerContext* ctx) : ctx_(ctx) {}
+  grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* c,
+                                   const etcdserverpb::StatusRequest* req,
+                                   etcdserverpb::StatusResponse* resp) override;
+  grpc::ServerUnaryReactor* HashKV(grpc::CallbackServerContext* c,
+                                   const etcdserverpb::HashKVRequest* req,
+                                   etcdserverpb::HashKVResponse* resp) override;
+  grpc::ServerUnaryReactor* Defragment(grpc::CallbackServerContext* c,
+                                       const etcdserverpb::DefragmentRequest* req,
+                                       etcdserverpb::DefragmentResponse* resp) override;
+  grpc::ServerUnaryReactor* Alarm(grpc::CallbackServerContext* c,
+                                  const etcdserverpb::AlarmRequest* req,
+                                  etcdserverpb::AlarmResponse* resp) override;
+
+ private:
+  ServerContext* ctx_;
+};
+
+class ClusterService final : public etcdserverpb::Cluster::CallbackService {
+ public:
+  explicit ClusterService(ServerContext* ctx) : ctx_(ctx) {}
+  grpc::ServerUnaryReactor* MemberList(grpc::CallbackServerContext* c,
+                                       const etcdserverpb::MemberListRequest* req,
+                                       etcdserverpb::MemberListResponse* resp) override;
+
+ private:
+  ServerContext* ctx_;
+};
+
+}  // namespace warden::server

@@ -1,0 +1,79 @@
+#include "src/server/node_host.h"
+
+#include <chrono>
+
+namespace warden::server {
+
+void LogStoreDurableLog::Persist(const std::optional<raft::Snapshot>& snapshot,
+                                 const std::vector<raft::Entry>& entries,
+                                 const std::optional<raft::HardState>& hard_state, bool sync,
+                                 std::function<void(const Status&)> done) {
+  done(store_->Save(snapshot, entries, hard_state, sync && !skip_sync_));
+}
+
+int64_t SteadyClock::NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+NodeHost::NodeHost(const node::NodeConfig& config, std::unique_ptr<storage::LogStore> store,
+                   node::Transport* transport, int64_t tick_ms)
+    : store_(std::move(store)),
+      log_(store_.get()),
+      node_(config, &log_, transport, &clock_),
+      tick_ms_(tick_ms) {}
+
+NodeHost::~NodeHost() { Stop(); }
+
+Status NodeHost::Start() {
+  if (Status s = node_.Start(); !s.ok()) return s;
+  thread_ = std::thread([this] { Loop(); });
+  return Status::Ok();
+}
+
+void NodeHost::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) return;
+    stop_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+void NodeHost::Post(std::function<void(node::Node&)> task) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    tasks_.push_back(std::move(task));
+  }
+  cv_.notify_one();
+}
+
+void NodeHost::Loop() {
+  using Clock = std::chrono::steady_clock;
+  auto next_tick = Clock::now() + std::chrono::milliseconds(tick_ms_);
+  std::deque<std::function<void(node::Node&)>> batch;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_until(lock, next_tick, [this] { return stop_ || !tasks_.empty(); });
+      if (stop_) return;
+      batch.swap(tasks_);
+    }
+    // Every task that queued up while the last batch ran (its fsync
+    // included) steps the node; their Ready is handled once, at the end, so
+    // proposals that arrived together share one fsync.
+    node_.BeginBatch();
+    for (auto& task : batch) task(node_);
+    node_.EndBatch();
+    batch.clear();
+    if (Clock::now() >= next_tick) {
+      node_.Tick();
+      next_tick += std::chrono::milliseconds(tick_ms_);
+      if (next_tick < Clock::now()) next_tick = Clock::now() + std::chrono::milliseconds(tick_ms_);
+    }
+  }
+}
+
+}  // namespace warden::server

@@ -1,0 +1,97 @@
+// Member-to-member transport over gRPC (proto/warden/raftpb/raft.proto).
+//
+// PeerTransport (node::Transport) gives each peer one sender thread that keeps
+// a long-lived Stream open, sends queued messages in batches (everything
+// queued while the previous batch was in flight goes in the next one),
+// reconnects with exponential backoff, and streams snapshots in chunks. Each
+// batch also carries this member's client URLs, so members learn where to
+// forward client requests.
+//
+// PeerService receives batches and snapshots and posts each message to the
+// node loop.
+//
+// Thread safety: all public methods may be called from any thread.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "src/node/interfaces.h"
+#include "warden/raftpb/raft.grpc.pb.h"
+
+namespace warden::server {
+
+void ToProto(const raft::Message& m, raftpb::Message* out);
+// Refuses messages whose fields are out of range (a damaged or hostile peer).
+Result<raft::Message> FromProto(const raftpb::Message& m);
+
+// What members learn about each other.
+struct PeerInfo {
+  std::string name;
+  std::vector<std::string> client_urls;
+};
+
+class PeerDirectory {
+ public:
+  void Learn(NodeId id, PeerInfo info);
+  std::optional<PeerInfo> Find(NodeId id) const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<NodeId, PeerInfo> peers_;  // guarded by mu_
+};
+
+class PeerTransport final : public node::Transport {
+ public:
+  using Report = std::function<void(NodeId peer, bool snapshot, bool ok)>;
+
+  PeerTransport(NodeId self, std::string self_name, uint64_t cluster_id,
+                std::vector<std::string> client_urls, Report report);
+  ~PeerTransport() override;
+
+  // Adds (or replaces) a peer's address ("host:port").
+  void AddPeer(NodeId id, const std::string& address);
+  void Send(std::vector<raft::Message> messages) override;
+  void Stop();
+
+ private:
+  class Sender;
+  NodeId self_;
+  std::string self_name_;
+  uint64_t cluster_id_;
+  std::vector<std::string> client_urls_;
+  Report report_;
+  std::mutex mu_;
+  std::map<NodeId, std::unique_ptr<Sender>> senders_;  // guarded by mu_
+};
+
+class PeerService final : public raftpb::Peer::Service {
+ public:
+  using Deliver = std::function<void(raft::Message)>;
+  PeerService(uint64_t cluster_id, PeerDirectory* directory, Deliver deliver)
+      : cluster_id_(cluster_id), directory_(directory), deliver_(std::move(deliver)) {}
+
+  grpc::Status Stream(
+      grpc::ServerContext* ctx,
+      grpc::ServerReaderWriter<raftpb::StreamAck, raftpb::MessageBatch>* stream) override;
+  grpc::Status SendSnapshot(grpc::ServerContext* ctx,
+                            grpc::ServerReader<raftpb::SnapshotChunk>* reader,
+                            raftpb::SnapshotAck* ack) override;
+
+ private:
+  uint64_t cluster_id_;
+  PeerDirectory* directory_;
+  Deliver deliver_;
+};
+
+}  // namespace warden::server
