@@ -1,6 +1,7 @@
 # Warden's entry points. Everything installs what it needs first (scripts/bootstrap).
 #   make build      configure and build (RelWithDebInfo, assertions on) into build/
 #   make test       bootstrap, build, run every test (ctest), as CI does
+#   make run        build, then run a local 3-member cluster in the foreground
 #   make sim        the simulator over the CI seed range with all faults
 #   make sim-soak   100,000 seeds with every fault, stopped after SOAK_SECONDS (2 h) of wall time
 #   make asan|tsan  build and test with sanitizers
@@ -27,6 +28,9 @@ build: bootstrap $(BUILD)/build.ninja
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 1200
+
+run: build
+	scripts/run-cluster
 
 sim: build
 	$(BUILD)/warden-sim --seeds 0:500 --faults all
