@@ -36,6 +36,8 @@ class ServerContext {
   void FillHeader(const node::Node& n, int64_t revision, etcdserverpb::ResponseHeader* h) const;
   // The client endpoint of member `id` (host:port), if known.
   std::optional<std::string> ClientAddressOf(NodeId id) const;
+  // The peer endpoint of member `id` (host:port), from the configuration.
+  std::optional<std::string> PeerAddressOf(NodeId id) const;
   std::shared_ptr<grpc::Channel> ChannelTo(const std::string& address);
 
  private:
@@ -62,6 +64,29 @@ class KvService final : public etcdserverpb::KV::CallbackService {
   grpc::ServerUnaryReactor* Compact(grpc::CallbackServerContext* c,
                                     const etcdserverpb::CompactionRequest* req,
                                     etcdserverpb::CompactionResponse* resp) override;
+
+ private:
+  ServerContext* ctx_;
+};
+
+class LeaseService final : public etcdserverpb::Lease::CallbackService {
+ public:
+  explicit LeaseService(ServerContext* ctx) : ctx_(ctx) {}
+  grpc::ServerUnaryReactor* LeaseGrant(grpc::CallbackServerContext* c,
+                                       const etcdserverpb::LeaseGrantRequest* req,
+                                       etcdserverpb::LeaseGrantResponse* resp) override;
+  grpc::ServerUnaryReactor* LeaseRevoke(grpc::CallbackServerContext* c,
+                                        const etcdserverpb::LeaseRevokeRequest* req,
+                                        etcdserverpb::LeaseRevokeResponse* resp) override;
+  grpc::ServerBidiReactor<etcdserverpb::LeaseKeepAliveRequest,
+                          etcdserverpb::LeaseKeepAliveResponse>*
+  LeaseKeepAlive(grpc::CallbackServerContext* c) override;
+  grpc::ServerUnaryReactor* LeaseTimeToLive(grpc::CallbackServerContext* c,
+                                            const etcdserverpb::LeaseTimeToLiveRequest* req,
+                                            etcdserverpb::LeaseTimeToLiveResponse* resp) override;
+  grpc::ServerUnaryReactor* LeaseLeases(grpc::CallbackServerContext* c,
+                                        const etcdserverpb::LeaseLeasesRequest* req,
+                                        etcdserverpb::LeaseLeasesResponse* resp) override;
 
  private:
   ServerContext* ctx_;

@@ -126,9 +126,12 @@ int Run(int argc, char** argv) {
   host_ptr = &host;
 
   PeerDirectory directory;
-  PeerService peer_service(config.cluster_id, &directory, [&host](raft::Message m) {
-    host.Post([m = std::move(m)](node::Node& n) { n.Step(m); });
-  });
+  PeerService peer_service(
+      config.cluster_id, &directory,
+      [&host](raft::Message m) { host.Post([m = std::move(m)](node::Node& n) { n.Step(m); }); },
+      [&host](int64_t id, std::function<void(const Result<int64_t>&)> done) {
+        host.Post([id, done = std::move(done)](node::Node& n) { n.KeepAlive(id, done); });
+      });
   grpc::ServerBuilder peer_builder;
   for (const std::string& url : config.listen_peer_urls) {
     peer_builder.AddListeningPort(*UrlToAddress(url), grpc::InsecureServerCredentials());
@@ -141,6 +144,7 @@ int Run(int argc, char** argv) {
   ServerContext ctx(&host, &config, &directory);
   KvService kv(&ctx);
   MaintenanceService maintenance(&ctx);
+  LeaseService lease(&ctx);
   ClusterService cluster(&ctx);
   grpc::ServerBuilder client_builder;
   for (const std::string& url : config.listen_client_urls) {
@@ -149,6 +153,7 @@ int Run(int argc, char** argv) {
   client_builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_request_bytes + (64 << 10)));
   client_builder.RegisterService(&kv);
   client_builder.RegisterService(&maintenance);
+  client_builder.RegisterService(&lease);
   client_builder.RegisterService(&cluster);
   std::unique_ptr<grpc::Server> client_server = client_builder.BuildAndStart();
   if (!client_server) Fatal("cannot listen on the client URLs (is the port taken?)");

@@ -1,6 +1,7 @@
 #include "src/server/peer.h"
 
 #include <chrono>
+#include <future>
 
 #include "src/storage/snapshot_file.h"
 
@@ -298,6 +299,25 @@ grpc::Status PeerService::SendSnapshot(grpc::ServerContext*,
   m->snapshot = std::make_shared<const raft::Snapshot>(std::move(snap).value());
   deliver_(std::move(m).value());
   ack->set_ok(true);
+  return grpc::Status::OK;
+}
+
+grpc::Status PeerService::RenewLease(grpc::ServerContext*, const raftpb::LeaseRenew* req,
+                                     raftpb::LeaseRenewed* resp) {
+  auto promise = std::make_shared<std::promise<Result<int64_t>>>();
+  std::future<Result<int64_t>> answer = promise->get_future();
+  renew_(req->id(), [promise](const Result<int64_t>& r) { promise->set_value(r); });
+  if (answer.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "etcdserver: request timed out");
+  }
+  Result<int64_t> r = answer.get();
+  if (r.ok()) {
+    resp->set_ttl(*r);
+  } else if (r.status().code() == ErrorCode::kNotFound) {
+    resp->set_ttl(0);
+  } else {
+    resp->set_error(r.status().message());
+  }
   return grpc::Status::OK;
 }
 

@@ -78,8 +78,13 @@ class PeerTransport final : public node::Transport {
 class PeerService final : public raftpb::Peer::Service {
  public:
   using Deliver = std::function<void(raft::Message)>;
-  PeerService(uint64_t cluster_id, PeerDirectory* directory, Deliver deliver)
-      : cluster_id_(cluster_id), directory_(directory), deliver_(std::move(deliver)) {}
+  // Renews a lease on this member (the leader) and calls back with its TTL.
+  using Renew = std::function<void(int64_t id, std::function<void(const Result<int64_t>&)>)>;
+  PeerService(uint64_t cluster_id, PeerDirectory* directory, Deliver deliver, Renew renew)
+      : cluster_id_(cluster_id),
+        directory_(directory),
+        deliver_(std::move(deliver)),
+        renew_(std::move(renew)) {}
 
   grpc::Status Stream(
       grpc::ServerContext* ctx,
@@ -87,11 +92,14 @@ class PeerService final : public raftpb::Peer::Service {
   grpc::Status SendSnapshot(grpc::ServerContext* ctx,
                             grpc::ServerReader<raftpb::SnapshotChunk>* reader,
                             raftpb::SnapshotAck* ack) override;
+  grpc::Status RenewLease(grpc::ServerContext* ctx, const raftpb::LeaseRenew* req,
+                          raftpb::LeaseRenewed* resp) override;
 
  private:
   uint64_t cluster_id_;
   PeerDirectory* directory_;
   Deliver deliver_;
+  Renew renew_;
 };
 
 }  // namespace warden::server
