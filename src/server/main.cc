@@ -14,6 +14,7 @@
 #include "src/server/etcd_services.h"
 #include "src/server/node_host.h"
 #include "src/server/peer.h"
+#include "src/server/watch.h"
 
 extern char** environ;
 
@@ -145,6 +146,8 @@ int Run(int argc, char** argv) {
   KvService kv(&ctx);
   MaintenanceService maintenance(&ctx);
   LeaseService lease(&ctx);
+  WatchHub watch_hub(&ctx);
+  WatchService watch(&ctx, &watch_hub);
   ClusterService cluster(&ctx);
   grpc::ServerBuilder client_builder;
   for (const std::string& url : config.listen_client_urls) {
@@ -154,11 +157,17 @@ int Run(int argc, char** argv) {
   client_builder.RegisterService(&kv);
   client_builder.RegisterService(&maintenance);
   client_builder.RegisterService(&lease);
+  client_builder.RegisterService(&watch);
   client_builder.RegisterService(&cluster);
   std::unique_ptr<grpc::Server> client_server = client_builder.BuildAndStart();
   if (!client_server) Fatal("cannot listen on the client URLs (is the port taken?)");
 
   if (Status s = host.Start(); !s.ok()) Fatal("cannot start the node: " + s.message());
+  host.Post([&watch_hub](node::Node& n) {
+    n.set_event_sink([&watch_hub, &n](const std::vector<state::Event>& events, int64_t revision) {
+      watch_hub.OnEvents(n, events, revision);
+    });
+  });
   Log("serving clients on " + config.listen_client_urls.front() + ", peers on " +
       config.listen_peer_urls.front() + " (member " + std::to_string(config.self_id.value()) + ")");
 

@@ -1,0 +1,225 @@
+#include "src/server/watch.h"
+
+#include "src/server/etcd_convert.h"
+
+namespace warden::server {
+
+namespace {
+constexpr size_t kHistoryBatch = 1000;
+constexpr char kCompactedReason[] = "mvcc: required revision has been compacted";
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// WatchHub (node loop)
+
+void WatchHub::Create(node::Node& n, WatchStream* stream,
+                      const etcdserverpb::WatchCreateRequest& req, int64_t id) {
+  const state::MvccStore& kv = n.state().kv();
+  etcdserverpb::WatchResponse created;
+  ctx_->FillHeader(n, 0, created.mutable_header());
+  created.set_watch_id(id);
+  created.set_created(true);
+  if (req.key().empty() || watchers_.count({stream, id})) {
+    created.set_canceled(true);
+    created.set_cancel_reason(req.key().empty() ? "etcdserver: key is not provided"
+                                                : "etcdserver: duplicate watch id");
+    stream->Send(std::move(created));
+    return;
+  }
+  Watcher w;
+  w.id = id;
+  w.stream = stream;
+  w.range = state::KeyRange{req.key(), req.range_end()};
+  w.prev_kv = req.prev_kv();
+  for (int f : req.filters()) {
+    if (f == etcdserverpb::WatchCreateRequest::NOPUT) w.no_put = true;
+    if (f == etcdserverpb::WatchCreateRequest::NODELETE) w.no_delete = true;
+  }
+  const int64_t start = req.start_revision();
+  if (start > 0 && start < kv.compact_revision()) {
+    // etcd's answer for a start revision that was compacted away.
+    created.set_canceled(true);
+    created.set_compact_revision(kv.compact_revision());
+    created.set_cancel_reason(kCompactedReason);
+    stream->Send(std::move(created));
+    return;
+  }
+  stream->Send(std::move(created));
+  w.next_revision = start > 0 ? start : kv.current_revision() + 1;
+  Watcher& stored = watchers_.emplace(std::make_pair(stream, id), std::move(w)).first->second;
+  if (stored.next_revision <= kv.current_revision()) SendHistory(n, stored);
+}
+
+void WatchHub::Cancel(node::Node& n, WatchStream* stream, int64_t id) {
+  if (watchers_.erase({stream, id}) == 0) return;
+  etcdserverpb::WatchResponse resp;
+  ctx_->FillHeader(n, 0, resp.mutable_header());
+  resp.set_watch_id(id);
+  resp.set_canceled(true);
+  stream->Send(std::move(resp));
+}
+
+void WatchHub::RemoveStream(WatchStream* stream) {
+  auto it = watchers_.lower_bound({stream, INT64_MIN});
+  while (it != watchers_.end() && it->first.first == stream) it = watchers_.erase(it);
+}
+
+void WatchHub::SendEvents(node::Node& n, Watcher& w, const std::vector<state::Event>& events) {
+  size_t i = 0;
+  while (i < events.size()) {
+    const int64_t rev = events[i].kv.mod_revision;
+    etcdserverpb::WatchResponse resp;
+    ctx_->FillHeader(n, 0, resp.mutable_header());
+    resp.set_watch_id(w.id);
+    for (; i < events.size() && events[i].kv.mod_revision == rev; ++i) {
+      const state::Event& e = events[i];
+      if (!w.range.Contains(e.kv.key)) continue;
+      if (e.type == state::EventType::kPut && w.no_put) continue;
+      if (e.type == state::EventType::kDelete && w.no_delete) continue;
+      ToProto(e, w.prev_kv, resp.add_events());
+    }
+    w.next_revision = rev + 1;
+    if (resp.events_size() > 0 && !w.stream->Send(std::move(resp))) {
+      w.lagging = true;
+      return;
+    }
+  }
+}
+
+void WatchHub::SendHistory(node::Node& n, Watcher& w) {
+  const state::MvccStore& kv = n.state().kv();
+  while (!w.lagging && w.next_revision <= kv.current_revision()) {
+    Result<std::vector<state::Event>> events =
+        kv.EventsSince(w.next_revision, w.range, kHistoryBatch);
+    if (!events.ok()) {
+      // The events this watcher needs are gone: cancel it with the compacted
+      // revision so the client knows, instead of skipping ahead.
+      etcdserverpb::WatchResponse resp;
+      ctx_->FillHeader(n, 0, resp.mutable_header());
+      resp.set_watch_id(w.id);
+      resp.set_canceled(true);
+      resp.set_compact_revision(kv.compact_revision());
+      resp.set_cancel_reason(kCompactedReason);
+      WatchStream* stream = w.stream;
+      watchers_.erase({w.stream, w.id});
+      stream->Send(std::move(resp));
+      return;
+    }
+    SendEvents(n, w, *events);
+    if (events->size() < kHistoryBatch) {
+      if (!w.lagging) w.next_revision = kv.current_revision() + 1;
+      return;
+    }
+  }
+}
+
+void WatchHub::OnEvents(node::Node& n, const std::vector<state::Event>& events, int64_t revision) {
+  for (auto& [key, w] : watchers_) {
+    if (w.lagging || w.next_revision > revision) continue;
+    SendEvents(n, w, events);
+  }
+}
+
+void WatchHub::CatchUp(node::Node& n, WatchStream* stream) {
+  std::vector<int64_t> ids;
+  for (auto it = watchers_.lower_bound({stream, INT64_MIN});
+       it != watchers_.end() && it->first.first == stream; ++it) {
+    if (it->second.lagging) ids.push_back(it->first.second);
+  }
+  for (int64_t id : ids) {
+    auto it = watchers_.find({stream, id});
+    if (it == watchers_.end()) continue;
+    it->second.lagging = false;
+    SendHistory(n, it->second);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// WatchStream (gRPC threads)
+
+WatchStream::WatchStream(ServerContext* ctx, WatchHub* hub) : ctx_(ctx), hub_(hub) {
+  StartRead(&request_);
+}
+
+bool WatchStream::Send(etcdserverpb::WatchResponse resp) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (closing_) return true;
+  queue_.push_back(std::move(resp));
+  if (!writing_) {
+    writing_ = true;
+    StartWrite(&queue_.front());
+  }
+  if (queue_.size() > kMaxQueued) {
+    was_full_ = true;
+    return false;
+  }
+  return true;
+}
+
+void WatchStream::OnReadDone(bool ok) {
+  if (!ok) return Close();
+  WatchHub* hub = hub_;
+  if (request_.has_create_request()) {
+    const etcdserverpb::WatchCreateRequest req = request_.create_request();
+    const int64_t id = req.watch_id() != 0 ? req.watch_id() : next_auto_id_++;
+    ctx_->host()->Post([this, hub, req, id](node::Node& n) { hub->Create(n, this, req, id); });
+  } else if (request_.has_cancel_request()) {
+    const int64_t id = request_.cancel_request().watch_id();
+    ctx_->host()->Post([this, hub, id](node::Node& n) { hub->Cancel(n, this, id); });
+  } else if (request_.has_progress_request()) {
+    ServerContext* ctx = ctx_;
+    ctx_->host()->Post([this, ctx](node::Node& n) {
+      etcdserverpb::WatchResponse resp;
+      ctx->FillHeader(n, 0, resp.mutable_header());
+      resp.set_watch_id(-1);
+      Send(std::move(resp));
+    });
+  }
+  StartRead(&request_);
+}
+
+void WatchStream::OnWriteDone(bool ok) {
+  std::lock_guard<std::mutex> lock(mu_);
+  queue_.pop_front();
+  if (!ok) closing_ = true;
+  if (!queue_.empty() && !closing_) {
+    StartWrite(&queue_.front());
+  } else {
+    writing_ = false;
+  }
+  if (was_full_ && !closing_ && queue_.size() < kMaxQueued / 2) {
+    was_full_ = false;
+    WatchHub* hub = hub_;
+    ctx_->host()->Post([this, hub](node::Node& n) { hub->CatchUp(n, this); });
+  }
+  MaybeFinishLocked();
+}
+
+void WatchStream::OnCancel() { Close(); }
+
+void WatchStream::Close() {
+  {
+    // Both OnReadDone(false) and OnCancel may call this; remove once, since
+    // the stream may be deleted as soon as the removal finishes.
+    std::lock_guard<std::mutex> lock(mu_);
+    closing_ = true;
+    if (close_posted_) return;
+    close_posted_ = true;
+  }
+  WatchHub* hub = hub_;
+  ctx_->host()->Post([this, hub](node::Node&) {
+    hub->RemoveStream(this);
+    std::lock_guard<std::mutex> lock(mu_);
+    removed_ = true;
+    MaybeFinishLocked();
+  });
+}
+
+void WatchStream::MaybeFinishLocked() {
+  if (removed_ && !writing_ && !finished_) {
+    finished_ = true;
+    Finish(grpc::Status::OK);
+  }
+}
+
+}  // namespace warden::server

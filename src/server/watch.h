@@ -1,0 +1,118 @@
+// The etcd Watch service.
+//
+// WatchHub lives on the node loop: every watcher is registered there, its
+// history (start_revision) is read there, and applied events are fanned out
+// there, so no event can fall between a watcher's catch-up and its live
+// stream. Events of one revision always travel in one response.
+//
+// WatchStream is one client stream (a gRPC bidi reactor): it may carry many
+// watchers, queues responses and keeps one write in flight. A stream whose
+// queue grows past a bound is too slow: its watchers stop receiving live
+// events and catch up from history when the queue drains; if the history they
+// need was compacted meanwhile they are cancelled with the compacted revision,
+// never silently skipped ahead.
+//
+// Thread safety: WatchHub only on the node loop; WatchStream's queue is
+// locked, and its gRPC callbacks may run on any thread.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <deque>
+#include <map>
+#include <mutex>
+
+#include "etcd/etcdserverpb/rpc.grpc.pb.h"
+#include "src/server/etcd_services.h"
+#include "src/state/mvcc.h"
+
+namespace warden::server {
+
+class WatchStream;
+
+class WatchHub {
+ public:
+  struct Watcher {
+    int64_t id = 0;
+    WatchStream* stream = nullptr;
+    state::KeyRange range;
+    bool prev_kv = false;
+    bool no_put = false;
+    bool no_delete = false;
+    // The next revision this watcher needs; live events below it are old.
+    int64_t next_revision = 0;
+    bool lagging = false;  // its stream is too slow: catch up from history
+  };
+
+  explicit WatchHub(ServerContext* ctx) : ctx_(ctx) {}
+
+  // All on the node loop.
+  void Create(node::Node& n, WatchStream* stream, const etcdserverpb::WatchCreateRequest& req,
+              int64_t id);
+  void Cancel(node::Node& n, WatchStream* stream, int64_t id);
+  void RemoveStream(WatchStream* stream);
+  void OnEvents(node::Node& n, const std::vector<state::Event>& events, int64_t revision);
+  // A slow stream drained its queue: catch its lagging watchers up.
+  void CatchUp(node::Node& n, WatchStream* stream);
+  size_t watcher_count() const { return watchers_.size(); }
+
+ private:
+  // Sends `events` (ascending revisions) to w, one response per revision;
+  // false if the stream lagged behind meanwhile.
+  void SendEvents(node::Node& n, Watcher& w, const std::vector<state::Event>& events);
+  // Reads w's history from next_revision and sends it; cancels it if that
+  // history was compacted.
+  void SendHistory(node::Node& n, Watcher& w);
+
+  ServerContext* ctx_;
+  std::map<std::pair<WatchStream*, int64_t>, Watcher> watchers_;
+};
+
+class WatchStream final
+    : public grpc::ServerBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse> {
+ public:
+  static constexpr size_t kMaxQueued = 1024;
+
+  WatchStream(ServerContext* ctx, WatchHub* hub);
+
+  // Thread-safe. Returns false when the queue is over its bound (the caller
+  // then treats the watcher as lagging).
+  bool Send(etcdserverpb::WatchResponse resp);
+
+  void OnReadDone(bool ok) override;
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override { delete this; }
+
+ private:
+  void Close();
+  void MaybeFinishLocked();
+
+  ServerContext* ctx_;
+  WatchHub* hub_;
+  etcdserverpb::WatchRequest request_;
+  int64_t next_auto_id_ = 0;  // reads are sequential: no lock needed
+  std::mutex mu_;
+  std::deque<etcdserverpb::WatchResponse> queue_;  // guarded by mu_
+  bool writing_ = false;                           // guarded by mu_
+  bool closing_ = false;                           // guarded by mu_
+  bool close_posted_ = false;                      // guarded by mu_
+  bool removed_ = false;                           // guarded by mu_
+  bool finished_ = false;                          // guarded by mu_
+  bool was_full_ = false;                          // guarded by mu_
+};
+
+class WatchService final : public etcdserverpb::Watch::CallbackService {
+ public:
+  WatchService(ServerContext* ctx, WatchHub* hub) : ctx_(ctx), hub_(hub) {}
+  grpc::ServerBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>* Watch(
+      grpc::CallbackServerContext*) override {
+    return new WatchStream(ctx_, hub_);
+  }
+
+ private:
+  ServerContext* ctx_;
+  WatchHub* hub_;
+};
+
+}  // namespace warden::server
