@@ -50,6 +50,11 @@ void NodeHost::Post(std::function<void(node::Node&)> task) {
   cv_.notify_one();
 }
 
+void NodeHost::PostAfter(int64_t delay_ms, std::function<void(node::Node&)> task) {
+  std::lock_guard<std::mutex> lock(mu_);
+  timers_.emplace(clock_.NowMs() + delay_ms, std::move(task));
+}
+
 void NodeHost::Loop() {
   using Clock = std::chrono::steady_clock;
   auto next_tick = Clock::now() + std::chrono::milliseconds(tick_ms_);
@@ -69,6 +74,16 @@ void NodeHost::Loop() {
     node_.EndBatch();
     batch.clear();
     if (Clock::now() >= next_tick) {
+      std::vector<std::function<void(node::Node&)>> due;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        const int64_t now = clock_.NowMs();
+        while (!timers_.empty() && timers_.begin()->first <= now) {
+          due.push_back(std::move(timers_.begin()->second));
+          timers_.erase(timers_.begin());
+        }
+      }
+      for (auto& task : due) task(node_);
       node_.Tick();
       next_tick += std::chrono::milliseconds(tick_ms_);
       if (next_tick < Clock::now()) next_tick = Clock::now() + std::chrono::milliseconds(tick_ms_);

@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -62,6 +63,9 @@ class NodeHost {
   Status Start();
   void Stop();
   void Post(std::function<void(node::Node&)> task);
+  // Runs `task` on the node loop after `delay_ms` (at the next tick at the
+  // earliest): for waiting on a condition without blocking the loop.
+  void PostAfter(int64_t delay_ms, std::function<void(node::Node&)> task);
   LogStoreDurableLog* durable_log() { return &log_; }
 
  private:
@@ -75,8 +79,9 @@ class NodeHost {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::function<void(node::Node&)>> tasks_;  // guarded by mu_
-  bool stop_ = false;                                   // guarded by mu_
+  std::deque<std::function<void(node::Node&)>> tasks_;               // guarded by mu_
+  std::multimap<int64_t, std::function<void(node::Node&)>> timers_;  // guarded by mu_
+  bool stop_ = false;                                                // guarded by mu_
   std::thread thread_;
 };
 
