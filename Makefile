@@ -13,7 +13,7 @@ SOAK_SEEDS ?= 0:100000
 SOAK_SECONDS ?= 7200
 FUZZ_SECONDS ?= 600
 
-.PHONY: all bootstrap build test sim sim-soak asan tsan fuzz bench-storage format clean
+.PHONY: all bootstrap build test run sim sim-soak asan tsan fuzz bench-storage format clean
 
 all: build
 

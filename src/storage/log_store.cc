@@ -43,7 +43,9 @@ Result<std::unique_ptr<LogStore>> LogStore::Open(Env* env, const std::string& da
       unusable.push_back(name + " (damaged)");
       continue;
     }
-    if (!rw.entries.empty() && rw.base > s->metadata.index) {
+    // rw.base counts even with no entries after it: an installed snapshot
+    // restarted the log there, and nothing bridges an older snapshot to it.
+    if (rw.base > s->metadata.index) {
       unusable.push_back(name + " (the log starts after it, at " +
                          std::to_string(rw.base.value() + 1) + ")");
       continue;
@@ -100,6 +102,11 @@ Status LogStore::Save(const std::optional<raft::Snapshot>& snapshot,
                       const std::optional<raft::HardState>& hard_state, bool sync) {
   if (!wal_->failure().ok()) return wal_->failure();
   if (snapshot) {
+    // Refuse before writing anything: an installed marker for an older
+    // snapshot would discard newer entries at the next recovery.
+    if (snapshot->metadata.index < mem_.GetSnapshot()->metadata.index) {
+      return Status::FailedPrecondition("snapshot is older than the current one");
+    }
     if (Status s = snaps_.Save(*snapshot); !s.ok()) return s;
     if (Status s = wal_->AppendSnapshot({snapshot->metadata.index, snapshot->metadata.term, true});
         !s.ok()) {

@@ -131,11 +131,16 @@ SnapshotFileWriter::~SnapshotFileWriter() {
 }
 
 Status SnapshotFileWriter::Append(std::string_view chunk) {
+  if (!failure_.ok()) return failure_;
   received_.append(chunk);
-  return file_->Append(chunk);
+  Status s = file_->Append(chunk);
+  // The file may now lack bytes that received_ holds: never finish it.
+  if (!s.ok()) failure_ = s;
+  return s;
 }
 
 Result<raft::Snapshot> SnapshotFileWriter::Finish() {
+  if (!failure_.ok()) return failure_;
   Result<raft::Snapshot> s = DecodeSnapshotFile(received_);
   if (!s.ok()) return s.status();
   if (Status st = file_->Sync(); !st.ok()) return st;

@@ -50,6 +50,7 @@ class SnapshotFileWriter {
   std::string tmp_path_;
   std::unique_ptr<WritableFile> file_;
   std::string received_;  // validated at Finish
+  Status failure_;        // a failed Append: the file is incomplete
   bool done_ = false;
 };
 

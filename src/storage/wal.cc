@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "src/base/coding.h"
+#include "src/base/crc32c.h"
 
 namespace warden::storage {
 
@@ -107,6 +108,31 @@ class Rebuilder {
   bool after_install_ = false;
 };
 
+// True if the damaged record at `offset` has a checksum that matches its
+// type and a payload shorter than its length field claims, ending at or
+// before `limit`: a whole record behind a damaged length, not a torn one.
+// REQUIRES: a full header at `offset`.
+bool ChecksumFitsShorterLength(std::string_view buf, size_t offset, size_t limit) {
+  const uint32_t crc = DecodeFixed32(buf.data() + offset);
+  const uint32_t len = DecodeFixed32(buf.data() + offset + 4);
+  const size_t start = offset + kRecordHeaderSize;
+  limit = std::min(limit, buf.size());
+  uint32_t c = crc32c::Value(buf.data() + offset + 8, 1);  // the type byte
+  for (size_t n = 0; n < len; ++n) {  // here c is the CRC of the type and n payload bytes
+    if (c == crc) return true;
+    if (start + n >= limit) return false;
+    c = crc32c::Extend(c, buf.data() + start + n, 1);
+  }
+  return false;
+}
+
+Status WriteZeros(Env* env, const std::string& path, uint64_t offset, size_t n) {
+  Result<std::unique_ptr<WritableFile>> f = env->OpenForAppend(path, offset, 0);
+  if (!f.ok()) return f.status();
+  if (Status s = (*f)->Append(std::string(n, '\0')); !s.ok()) return s;
+  return (*f)->Sync();
+}
+
 }  // namespace
 
 Wal::Wal(Env* env, std::string dir, const WalOptions& options)
@@ -142,12 +168,15 @@ Result<std::unique_ptr<Wal>> Wal::Open(Env* env, const std::string& dir, const W
     if (!data.ok()) return data.status();
     const std::string_view buf = *data;
     const bool last_segment = i + 1 == wal->segments_.size();
+    // One past the last non-zero byte: the rest of a preallocated segment is zeros.
+    const auto data_end = static_cast<size_t>(
+        std::find_if(buf.rbegin(), buf.rend(), [](char c) { return c != 0; }).base() - buf.begin());
     size_t offset = 0;
     for (;;) {
       RecordView r;
       std::string why;
       const ScanOutcome o = ScanRecord(buf, offset, &r, &why);
-      if (o == ScanOutcome::kEndOfData) break;
+      if (o == ScanOutcome::kEndOfData && offset >= data_end) break;
       if (o == ScanOutcome::kRecord) {
         std::string bad = rebuilder.Replay(r, &seg.max_index);
         if (!bad.empty()) {
@@ -157,28 +186,43 @@ Result<std::unique_ptr<Wal>> Wal::Open(Env* env, const std::string& dir, const W
         offset += r.size;
         continue;
       }
+      if (o == ScanOutcome::kEndOfData) {
+        // Zeros where a record should start, yet data after them: records
+        // were lost from the middle (e.g. unsynced pages written back out of
+        // order). Stopping here would later put new records in front of
+        // stale ones, so this is never taken for the end of the log.
+        return Status::Corruption("WAL segment " + path + " at offset " + std::to_string(offset) +
+                                  ": zeros where a record should start, but data follows up to "
+                                  "offset " +
+                                  std::to_string(data_end) + kCorruptionAdvice);
+      }
       // A damaged record. Torn tail: the last segment, with only zeros after
-      // the space the record claims (a write that never finished).
+      // the space the record claims (a write that never finished), and a
+      // checksum that fits no shorter length (else the length field itself
+      // is damaged, and the records after it were hidden inside the claim).
       size_t claimed_end = offset + kRecordHeaderSize;
       if (buf.size() - offset >= kRecordHeaderSize) {
         const uint64_t len = DecodeFixed32(buf.data() + offset + 4);
         if (len <= kMaxRecordPayload) claimed_end = offset + kRecordHeaderSize + len;
       }
       claimed_end = std::min(claimed_end, buf.size());
-      const bool zeros_after = std::all_of(buf.begin() + static_cast<ptrdiff_t>(claimed_end),
-                                           buf.end(), [](char c) { return c == 0; });
-      if (!last_segment || !zeros_after) {
+      const bool zeros_after = data_end <= claimed_end;
+      const bool bad_length = zeros_after && buf.size() - offset >= kRecordHeaderSize &&
+                              ChecksumFitsShorterLength(buf, offset, data_end);
+      if (bad_length) why = "damaged length field (the checksum fits a shorter record)";
+      if (!last_segment || !zeros_after || bad_length) {
         return Status::Corruption("WAL segment " + path + " at offset " + std::to_string(offset) +
                                   ": " + why + kCorruptionAdvice);
       }
-      // Zero the torn bytes so later appends are not followed by garbage.
-      const auto last_nonzero = static_cast<size_t>(
-          std::find_if(buf.rbegin(), buf.rend(), [](char c) { return c != 0; }).base() -
-          buf.begin());
-      Result<std::unique_ptr<WritableFile>> f = env->OpenForAppend(path, offset, 0);
-      if (!f.ok()) return f.status();
-      if (Status s = (*f)->Append(std::string(last_nonzero - offset, '\0')); !s.ok()) return s;
-      if (Status s = (*f)->Sync(); !s.ok()) return s;
+      // Zero the torn bytes so later appends are not followed by garbage:
+      // the payload first, then the header, each made durable, so a crash
+      // during the cut leaves either a torn record (cut again next time) or
+      // zeros, never zeros followed by leftovers.
+      const size_t header_end = std::min(data_end, offset + kRecordHeaderSize);
+      if (data_end > header_end) {
+        if (Status s = WriteZeros(env, path, header_end, data_end - header_end); !s.ok()) return s;
+      }
+      if (Status s = WriteZeros(env, path, offset, header_end - offset); !s.ok()) return s;
       out->torn_tail = path + " at offset " + std::to_string(offset) + " (" + why + ")";
       break;
     }
@@ -196,6 +240,12 @@ Result<std::unique_ptr<Wal>> Wal::Open(Env* env, const std::string& dir, const W
         env->OpenForAppend(JoinPath(dir, seg.name), write_offset, options.segment_bytes);
     if (!f.ok()) return f.status();
     wal->file_ = std::move(f).value();
+    // A crash right after a rotation can leave the new segment without its
+    // header; write it, or releasing the older segments would lose the hard
+    // state (the vote) that only they still hold.
+    if (write_offset == 0) {
+      if (Status s = wal->AppendSegmentHeader(); !s.ok()) return s;
+    }
   }
   return wal;
 }
@@ -214,6 +264,10 @@ Status Wal::OpenNewSegment(Index first_index) {
   if (Status s = env_->SyncDir(dir_); !s.ok()) return Fail(s);
   file_ = std::move(f).value();
   segments_.push_back(Segment{seq, name, Index(0)});
+  return AppendSegmentHeader();
+}
+
+Status Wal::AppendSegmentHeader() {
   // Each segment carries the state needed to read it without its elders.
   std::string header;
   AppendHardStateRecord(&header, hard_state_);

@@ -10,8 +10,12 @@
 // index is already present replaces it and everything after it (a Raft
 // conflict), an installed-snapshot marker restarts the log after it. A damaged
 // record followed only by zeros in the last segment is a torn write: it is
-// cut off (zeroed) and the log continues from there. Damage anywhere else stops
-// the open with kCorruption naming the file and offset.
+// cut off (zeroed, payload first and header last, so that an interrupted cut
+// is found torn again) and the log continues from there. Damage anywhere else
+// stops the open with kCorruption naming the file and offset; so do a record
+// whose checksum fits a shorter length than it claims (a damaged length field
+// hiding the records after it) and zeros where a record should start with
+// data after them (records lost from the middle).
 //
 // After any write or sync error the Wal fails every later call with that
 // error: it never continues as if a write had succeeded.
@@ -78,6 +82,8 @@ class Wal {
   // Writes framed records, rolling to a new segment first if they do not fit.
   Status Write(const std::string& records, Index first_index, Index max_index);
   Status OpenNewSegment(Index first_index);
+  // Writes the hard state and latest snapshot marker at the segment's start.
+  Status AppendSegmentHeader();
   Status Fail(Status s);
 
   Env* env_;
