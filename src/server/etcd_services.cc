@@ -62,6 +62,12 @@ void ServerContext::FillHeader(const node::Node& n, int64_t revision,
   h->set_raft_term(n.RaftStatus().term.value());
 }
 
+void ServerContext::ObserveProposal(std::chrono::steady_clock::time_point start) const {
+  if (metrics_ == nullptr) return;
+  metrics_->ObserveProposalSeconds(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+}
+
 std::optional<std::string> ServerContext::ClientAddressOf(NodeId id) const {
   std::vector<std::string> urls;
   if (id == config_->self_id) {
@@ -134,7 +140,9 @@ grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* c,
   OnLeader<etcdserverpb::KV>(
       ctx_, c, reactor,
       [ctx, reactor, resp, cmd = TxnCommand(std::move(txn))](node::Node& n) mutable {
-        n.Propose(std::move(cmd), [ctx, &n, reactor, resp](const state::ApplyResult& r) {
+        const auto start = std::chrono::steady_clock::now();
+        n.Propose(std::move(cmd), [ctx, &n, reactor, resp, start](const state::ApplyResult& r) {
+          ctx->ObserveProposal(start);
           if (!r.status.ok()) return reactor->Finish(ToGrpc(r.status));
           const auto& put = std::get<state::PutResult>(r.txn.responses.at(0).op);
           if (put.prev_kv) ToProto(*put.prev_kv, resp->mutable_prev_kv());
@@ -163,7 +171,9 @@ grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* c,
   OnLeader<etcdserverpb::KV>(
       ctx_, c, reactor,
       [ctx, reactor, resp, cmd = TxnCommand(std::move(txn))](node::Node& n) mutable {
-        n.Propose(std::move(cmd), [ctx, &n, reactor, resp](const state::ApplyResult& r) {
+        const auto start = std::chrono::steady_clock::now();
+        n.Propose(std::move(cmd), [ctx, &n, reactor, resp, start](const state::ApplyResult& r) {
+          ctx->ObserveProposal(start);
           if (!r.status.ok()) return reactor->Finish(ToGrpc(r.status));
           const auto& del = std::get<state::DeleteRangeResult>(r.txn.responses.at(0).op);
           resp->set_deleted(del.deleted);
@@ -198,7 +208,9 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* c,
   OnLeader<etcdserverpb::KV>(
       ctx_, c, reactor,
       [ctx, reactor, resp, cmd = TxnCommand(std::move(t).value())](node::Node& n) mutable {
-        n.Propose(std::move(cmd), [ctx, &n, reactor, resp](const state::ApplyResult& r) {
+        const auto start = std::chrono::steady_clock::now();
+        n.Propose(std::move(cmd), [ctx, &n, reactor, resp, start](const state::ApplyResult& r) {
+          ctx->ObserveProposal(start);
           if (!r.status.ok()) return reactor->Finish(ToGrpc(r.status));
           ToProto(r.txn, resp);
           ctx->FillHeader(n, r.revision, resp->mutable_header());

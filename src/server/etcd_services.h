@@ -12,12 +12,14 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
 
 #include "etcd/etcdserverpb/rpc.grpc.pb.h"
 #include "src/server/config.h"
+#include "src/server/metrics.h"
 #include "src/server/node_host.h"
 #include "src/server/peer.h"
 
@@ -27,12 +29,15 @@ namespace warden::server {
 // stubs to forward to the leader.
 class ServerContext {
  public:
-  ServerContext(NodeHost* host, const ServerConfig* config, PeerDirectory* peers)
-      : host_(host), config_(config), peers_(peers) {}
+  ServerContext(NodeHost* host, const ServerConfig* config, PeerDirectory* peers,
+                Metrics* metrics = nullptr)
+      : host_(host), config_(config), peers_(peers), metrics_(metrics) {}
 
   NodeHost* host() const { return host_; }
   const ServerConfig& config() const { return *config_; }
   PeerDirectory* peers() const { return peers_; }
+  // Records how long a write took from arrival to its apply result.
+  void ObserveProposal(std::chrono::steady_clock::time_point start) const;
   void FillHeader(const node::Node& n, int64_t revision, etcdserverpb::ResponseHeader* h) const;
   // The client endpoint of member `id` (host:port), if known.
   std::optional<std::string> ClientAddressOf(NodeId id) const;
@@ -44,6 +49,7 @@ class ServerContext {
   NodeHost* host_;
   const ServerConfig* config_;
   PeerDirectory* peers_;
+  Metrics* metrics_;
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<grpc::Channel>> channels_;  // guarded by mu_
 };

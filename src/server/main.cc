@@ -12,6 +12,7 @@
 
 #include "src/server/config.h"
 #include "src/server/etcd_services.h"
+#include "src/server/metrics.h"
 #include "src/server/node_host.h"
 #include "src/server/peer.h"
 #include "src/server/watch.h"
@@ -142,7 +143,10 @@ int Run(int argc, char** argv) {
   std::unique_ptr<grpc::Server> peer_server = peer_builder.BuildAndStart();
   if (!peer_server) Fatal("cannot listen on the peer URLs (is the port taken?)");
 
-  ServerContext ctx(&host, &config, &directory);
+  Metrics metrics;
+  host.durable_log()->set_persist_observer(
+      [&metrics](double s) { metrics.ObserveFsyncSeconds(s); });
+  ServerContext ctx(&host, &config, &directory, &metrics);
   KvService kv(&ctx);
   MaintenanceService maintenance(&ctx);
   LeaseService lease(&ctx);
@@ -168,6 +172,10 @@ int Run(int argc, char** argv) {
       watch_hub.OnEvents(n, events, revision);
     });
   });
+  std::vector<std::string> metrics_addresses;
+  for (const std::string& url : config.listen_metrics_urls)
+    metrics_addresses.push_back(*UrlToAddress(url));
+  if (Status s = metrics.Serve(metrics_addresses, &host, &watch_hub); !s.ok()) Fatal(s.message());
   Log("serving clients on " + config.listen_client_urls.front() + ", peers on " +
       config.listen_peer_urls.front() + " (member " + std::to_string(config.self_id.value()) + ")");
 
@@ -180,6 +188,7 @@ int Run(int argc, char** argv) {
     nanosleep(&ts, nullptr);
   }
   Log("shutting down");
+  metrics.Stop();
   client_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   peer_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   host.Stop();

@@ -8,7 +8,12 @@ void LogStoreDurableLog::Persist(const std::optional<raft::Snapshot>& snapshot,
                                  const std::vector<raft::Entry>& entries,
                                  const std::optional<raft::HardState>& hard_state, bool sync,
                                  std::function<void(const Status&)> done) {
-  done(store_->Save(snapshot, entries, hard_state, sync && !skip_sync_));
+  const auto start = std::chrono::steady_clock::now();
+  Status s = store_->Save(snapshot, entries, hard_state, sync && !skip_sync_);
+  if (observer_ && sync) {
+    observer_(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  done(s);
 }
 
 int64_t SteadyClock::NowMs() {

@@ -43,10 +43,13 @@ class LogStoreDurableLog final : public node::DurableLog {
   }
   // Planted bug for the chaos harness: acknowledge before fsync.
   void set_skip_sync(bool v) { skip_sync_ = v; }
+  // Called with the seconds each persist took (fdatasync included).
+  void set_persist_observer(std::function<void(double)> fn) { observer_ = std::move(fn); }
 
  private:
   storage::LogStore* store_;
   bool skip_sync_ = false;
+  std::function<void(double)> observer_;
 };
 
 class SteadyClock final : public node::Clock {
