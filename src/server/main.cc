@@ -10,6 +10,7 @@
 #include <mutex>
 #include <string>
 
+#include "src/server/auto_compactor.h"
 #include "src/server/config.h"
 #include "src/server/etcd_services.h"
 #include "src/server/metrics.h"
@@ -59,6 +60,11 @@ int Run(int argc, char** argv) {
     return 2;
   }
   ServerConfig config = std::move(parsed).value();
+  Result<int64_t> retention_ms = ParseRetentionMs(config.auto_compaction_retention);
+  if (!retention_ms.ok()) {
+    std::fprintf(stderr, "warden: %s\n", retention_ms.status().message().c_str());
+    return 2;
+  }
   g_name = config.name;
 
   storage::LogStoreOptions store_options;
@@ -172,6 +178,8 @@ int Run(int argc, char** argv) {
       watch_hub.OnEvents(n, events, revision);
     });
   });
+  AutoCompactor compactor(&host, *retention_ms);
+  compactor.Start();
   std::vector<std::string> metrics_addresses;
   for (const std::string& url : config.listen_metrics_urls)
     metrics_addresses.push_back(*UrlToAddress(url));
