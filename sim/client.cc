@@ -3,7 +3,8 @@
 namespace warden::sim {
 
 SimClient::SimClient(World* world, Rng rng, uint64_t id, std::vector<NodeId> nodes,
-                     const ClientOptions& options, HistoryRecorder* history, SendFn send)
+                     const ClientOptions& options, HistoryRecorder* history, SendFn send,
+                     GrantFn grant)
     : world_(world),
       rng_(rng),
       id_(id),
@@ -11,6 +12,7 @@ SimClient::SimClient(World* world, Rng rng, uint64_t id, std::vector<NodeId> nod
       options_(options),
       history_(history),
       send_(std::move(send)),
+      grant_(std::move(grant)),
       last_seen_(options.keys) {
   target_ = nodes_[rng_.Uniform(nodes_.size())];
 }
@@ -22,7 +24,7 @@ void SimClient::Stop() {
   if (open_) {
     if (req_.kind == ClientRequest::kRead) {
       history_->Discard(handle_);
-    } else {
+    } else if (Recorded(req_.kind)) {
       history_->Indeterminate(handle_);
     }
     open_ = false;
@@ -42,6 +44,29 @@ void SimClient::PickTarget(NodeId hint) {
   target_ = nodes_[rng_.Uniform(nodes_.size())];
 }
 
+void SimClient::PickLeaseOp(ClientRequest* req) {
+  const double dice = rng_.UnitDouble();
+  if (lease_ != 0 && dice < 0.15) lease_ = 0;  // forget it: it expires on its own
+  if (lease_ == 0) {
+    req->kind = ClientRequest::kLeaseGrant;
+    req->lease = static_cast<int64_t>((id_ << 32) | req->seq);
+    req->ttl_seconds = static_cast<int64_t>(rng_.Range(1, 3));
+    grant_(req->lease, req->ttl_seconds, world_->now_us());
+    return;
+  }
+  req->lease = lease_;
+  if (dice < 0.6) {
+    req->kind = ClientRequest::kLeasePut;
+    req->key = Format("l%llu-%llu", U(id_), U(rng_.Uniform(2)));
+    req->value = Format("%llu.%llu", U(id_), U(req->seq));
+  } else if (dice < 0.85) {
+    req->kind = ClientRequest::kLeaseKeepAlive;
+  } else {
+    req->kind = ClientRequest::kLeaseRevoke;
+    lease_ = 0;
+  }
+}
+
 void SimClient::Issue() {
   if (stopped_ || open_) return;
   const int key_index = static_cast<int>(rng_.Uniform(options_.keys));
@@ -49,23 +74,27 @@ void SimClient::Issue() {
   req.client = id_;
   req.seq = next_seq_++;
   req.key = Format("k%d", key_index);
-  const double dice = rng_.UnitDouble();
+  double dice = rng_.UnitDouble();
   OpInput input;
-  if (dice < options_.read_ratio) {
+  // Values are unique per operation, which keeps the checker's search small.
+  const std::string value = Format("%llu.%llu", U(id_), U(req.seq));
+  if ((dice -= options_.read_ratio) < 0) {
     req.kind = ClientRequest::kRead;
     input = OpInput::Read();
+  } else if ((dice -= options_.cas_ratio) < 0) {
+    req.kind = ClientRequest::kCas;
+    req.value = value;
+    req.expected = rng_.Chance(0.2) ? std::nullopt : last_seen_[key_index];
+    input = OpInput::Cas(req.expected, req.value);
+  } else if ((dice -= options_.delete_ratio) < 0) {
+    req.kind = ClientRequest::kDelete;
+    input = OpInput::Delete();
+  } else if ((dice -= options_.lease_ratio) < 0) {
+    PickLeaseOp(&req);
   } else {
-    // Values are unique per operation, which keeps the checker's search small.
-    req.value = Format("%llu.%llu", static_cast<unsigned long long>(id_),
-                       static_cast<unsigned long long>(req.seq));
-    if (dice < options_.read_ratio + options_.cas_ratio) {
-      req.kind = ClientRequest::kCas;
-      req.expected = rng_.Chance(0.2) ? std::nullopt : last_seen_[key_index];
-      input = OpInput::Cas(req.expected, req.value);
-    } else {
-      req.kind = ClientRequest::kPut;
-      input = OpInput::Write(req.value);
-    }
+    req.kind = ClientRequest::kPut;
+    req.value = value;
+    input = OpInput::Write(req.value);
   }
   req_ = req;
   key_index_ = key_index;
@@ -75,16 +104,20 @@ void SimClient::Issue() {
   }
   open_ = true;
   invoked_us_ = world_->now_us();
-  handle_ = history_->Invoke(id_, req.key, input, invoked_us_);
+  if (Recorded(req.kind)) handle_ = history_->Invoke(id_, req.key, input, invoked_us_);
   if (world_->tracing()) {
-    const char* kind = req.kind == ClientRequest::kRead  ? "read"
-                       : req.kind == ClientRequest::kPut ? "put"
-                                                         : "cas";
-    world_->Trace(Who(), Format("invoke #%llu %s %s %s%s%s -> n%llu",
-                                static_cast<unsigned long long>(req.seq), kind, req.key.c_str(),
-                                req.expected ? req.expected->c_str() : "",
-                                req.kind == ClientRequest::kCas ? "=>" : "", req.value.c_str(),
-                                static_cast<unsigned long long>(sent_to_.value())));
+    static constexpr const char* kKinds[] = {
+        "read",        "put", "cas", "delete", "lease-grant", "lease-put", "lease-keepalive",
+        "lease-revoke"};
+    std::string what = Format("invoke #%llu %s", U(req.seq), kKinds[req.kind]);
+    if (req.kind <= ClientRequest::kDelete || req.kind == ClientRequest::kLeasePut) {
+      what += " " + req.key + " " + (req.expected ? *req.expected : "") +
+              (req.kind == ClientRequest::kCas ? "=>" : "") + req.value;
+    }
+    if (req.lease != 0) what += Format(" lease=%llx", U(static_cast<uint64_t>(req.lease)));
+    if (req.kind == ClientRequest::kLeaseGrant)
+      what += Format(" ttl=%llds", static_cast<long long>(req.ttl_seconds));
+    world_->Trace(Who(), what + Format(" -> n%llu", U(sent_to_)));
   }
   const uint64_t seq = req.seq;
   world_->After(options_.timeout_us, [this, seq] { OnTimeout(seq); });
@@ -98,7 +131,7 @@ void SimClient::OnTimeout(uint64_t seq) {
   // read without an answer constrains nothing, so it leaves the history.
   if (req_.kind == ClientRequest::kRead) {
     history_->Discard(handle_);
-  } else {
+  } else if (Recorded(req_.kind)) {
     history_->Indeterminate(handle_);
     abandoned_[seq] = Abandoned{handle_, req_.kind};
   }
@@ -118,7 +151,7 @@ void SimClient::OnResponse(const ClientResponse& r) {
     // A late answer to an abandoned write: it completes now.
     const Abandoned a = it->second;
     abandoned_.erase(it);
-    if (r.code == ClientResponse::kRefused) {
+    if (r.code != ClientResponse::kOk) {
       history_->Discard(a.handle);
     } else {
       const bool swapped = a.kind != ClientRequest::kCas || r.cas_ok;
@@ -137,7 +170,7 @@ void SimClient::OnResponse(const ClientResponse& r) {
   open_ = false;
   const int key_index = key_index_;
   if (r.code == ClientResponse::kRefused) {
-    history_->Discard(handle_);
+    if (Recorded(req_.kind)) history_->Discard(handle_);
     if (world_->tracing()) {
       world_->Trace(Who(),
                     Format("refused #%llu (hint n%llu)", static_cast<unsigned long long>(r.seq),
@@ -149,6 +182,7 @@ void SimClient::OnResponse(const ClientResponse& r) {
     return;
   }
   OpOutput out;
+  bool record = Recorded(req_.kind);
   switch (req_.kind) {
     case ClientRequest::kRead:
       out = OpOutput::Value(r.value);
@@ -162,14 +196,32 @@ void SimClient::OnResponse(const ClientResponse& r) {
       out = r.cas_ok ? OpOutput::Ok() : OpOutput::CasFailed();
       if (r.cas_ok) last_seen_[key_index] = req_.value;
       break;
+    case ClientRequest::kDelete:
+      out = OpOutput::Ok();
+      last_seen_[key_index] = std::nullopt;
+      break;
+    case ClientRequest::kLeaseGrant:
+      if (r.code == ClientResponse::kOk) lease_ = req_.lease;
+      break;
+    case ClientRequest::kLeasePut:
+    case ClientRequest::kLeaseKeepAlive:
+      // The lease is gone (expired or revoked): get a new one next time.
+      if (r.code == ClientResponse::kFailed && lease_ == req_.lease) lease_ = 0;
+      break;
+    case ClientRequest::kLeaseRevoke: break;
   }
-  history_->Complete(handle_, out, world_->now_us());
+  if (record && r.code != ClientResponse::kOk) {
+    history_->Discard(handle_);  // a definite failure (not expected for these)
+    record = false;
+  }
+  if (record) history_->Complete(handle_, out, world_->now_us());
   ++completed_ok_;
   if (invoked_us_ >= epoch_us_) ++ok_since_epoch_;
   if (world_->tracing()) {
     std::string what = Format("ok #%llu", static_cast<unsigned long long>(r.seq));
     if (req_.kind == ClientRequest::kRead) what += " = " + r.value.value_or("<absent>");
     if (req_.kind == ClientRequest::kCas) what += r.cas_ok ? " swapped" : " no-swap";
+    if (r.code == ClientResponse::kFailed) what += " failed";
     world_->Trace(Who(), what);
   }
   Next();

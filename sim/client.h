@@ -1,7 +1,13 @@
 // SimClient: a simulated client of the replicated key-value store.
 //
 // A client runs one operation at a time against a small set of keys: a read
-// (served through ReadIndex), a put, or a compare-and-set. It sends each
+// (a read barrier, then a range read of the node's state), a put, a delete,
+// or a compare-and-set (a transaction comparing the value, or the version with
+// 0 for "absent"). These go into the history for the linearizability checker.
+// Some operations work with leases instead, on keys of the client's own that
+// stay out of the history (expiry deletes them at times no client chose; the
+// lease-safety check covers them): grant a lease, put keys attached to it,
+// keep it alive, revoke it, or forget it and let it expire. It sends each
 // attempt to the node it believes leads; a refusal ("not leader": the request
 // definitely had no effect) makes it try the hinted leader or another node,
 // and a timeout leaves the attempt indeterminate. Every attempt is its own
@@ -26,17 +32,30 @@
 namespace warden::sim {
 
 struct ClientRequest {
-  enum Kind : uint8_t { kRead, kPut, kCas };
+  enum Kind : uint8_t {
+    kRead,
+    kPut,
+    kCas,
+    kDelete,
+    kLeaseGrant,
+    kLeasePut,  // a put attached to `lease`
+    kLeaseKeepAlive,
+    kLeaseRevoke,
+  };
   Kind kind = kRead;
   uint64_t client = 0;
   uint64_t seq = 0;
   std::string key;
   std::string value;
   std::optional<std::string> expected;
+  int64_t lease = 0;  // lease operations
+  int64_t ttl_seconds = 0;
 };
 
 struct ClientResponse {
-  enum Code : uint8_t { kOk, kRefused };  // kRefused: definitely not executed
+  // kRefused: definitely not executed; kFailed: executed, with an error
+  // (a lease that no longer exists).
+  enum Code : uint8_t { kOk, kRefused, kFailed };
   Code code = kOk;
   uint64_t client = 0;
   uint64_t seq = 0;
@@ -51,6 +70,8 @@ struct ClientOptions {
   TimeUs think_max_us = 20 * kUsPerMs;
   double read_ratio = 0.4;
   double cas_ratio = 0.2;
+  double delete_ratio = 0.1;
+  double lease_ratio = 0.1;  // the rest are puts
   // Reads may go to any node (clients spread reads over endpoints; a
   // follower forwards the ReadIndex to its leader).
   double read_anywhere = 0.5;
@@ -59,9 +80,11 @@ struct ClientOptions {
 class SimClient {
  public:
   using SendFn = std::function<void(NodeId to, const ClientRequest&)>;
+  // Called when the client invokes a lease grant (for the lease check).
+  using GrantFn = std::function<void(int64_t lease, int64_t ttl_seconds, TimeUs at_us)>;
 
   SimClient(World* world, Rng rng, uint64_t id, std::vector<NodeId> nodes,
-            const ClientOptions& options, HistoryRecorder* history, SendFn send);
+            const ClientOptions& options, HistoryRecorder* history, SendFn send, GrantFn grant);
 
   void Start();
   void OnResponse(const ClientResponse& r);
@@ -82,6 +105,9 @@ class SimClient {
   void Issue();
   void OnTimeout(uint64_t seq);
   void PickTarget(NodeId hint);
+  // Fills `req` with a lease operation (no history entry).
+  void PickLeaseOp(ClientRequest* req);
+  static bool Recorded(ClientRequest::Kind k) { return k <= ClientRequest::kDelete; }
   std::string Who() const { return Format("c%llu", static_cast<unsigned long long>(id_)); }
 
   World* world_;
@@ -91,6 +117,7 @@ class SimClient {
   ClientOptions options_;
   HistoryRecorder* history_;
   SendFn send_;
+  GrantFn grant_;
 
   bool stopped_ = false;
   NodeId target_;  // the node believed to lead
@@ -112,6 +139,7 @@ class SimClient {
   std::map<uint64_t, Abandoned> abandoned_;
   // Last value seen per key index, so that some CAS operations succeed.
   std::vector<std::optional<std::string>> last_seen_;
+  int64_t lease_ = 0;  // the client's live lease, 0 if none
 
   TimeUs epoch_us_ = 0;
   uint64_t ok_since_epoch_ = 0;

@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "sim/disk.h"
-#include "sim/kv.h"
 #include "sim/world.h"
 
 namespace warden::sim {
@@ -16,6 +15,16 @@ std::string Ids(const std::vector<NodeId>& ids) {
     out += std::to_string(id.value());
   }
   return out;
+}
+
+// FNV-1a.
+uint64_t HashBytes(const std::string& s, uint64_t seed) {
+  uint64_t h = seed;
+  for (char c : s) {
+    h ^= static_cast<uint8_t>(c);
+    h *= 1099511628211ULL;
+  }
+  return h;
 }
 
 }  // namespace

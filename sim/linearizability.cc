@@ -22,6 +22,7 @@ const char* OpKindName(OpKind kind) {
     case OpKind::kWrite: return "write";
     case OpKind::kCas: return "cas";
     case OpKind::kAppend: return "append";
+    case OpKind::kDelete: return "delete";
   }
   return "?";
 }
@@ -57,6 +58,7 @@ std::string DescribeOperation(const Operation& op) {
       break;
     case OpKind::kWrite:
     case OpKind::kAppend: s += "(\"" + op.input.value + "\")"; break;
+    case OpKind::kDelete: s += "()"; break;
     case OpKind::kCas:
       s += "(" + Quote(op.input.expected) + " -> \"" + op.input.value + "\")";
       if (!op.pending()) s += op.output.ok ? " -> ok" : " -> failed";
@@ -630,6 +632,7 @@ class KvModel final : public SequentialModel {
         break;
       }
       case OpKind::kAppend: next = values_.Concat(cur, p.arg); break;
+      case OpKind::kDelete: next = ValueTable::kAbsent; break;
     }
     undo_.push_back({p.slot, cur});
     state_[p.slot] = next;

@@ -76,6 +76,7 @@ enum class OpKind : uint8_t {
   kWrite,   // put: sets the value
   kCas,     // compare-and-set: if value == expected, set it to `value`
   kAppend,  // appends `value` to the current value (a missing key counts as "")
+  kDelete,  // removes the key: reads then see it missing
 };
 
 const char* OpKindName(OpKind kind);
@@ -91,6 +92,7 @@ struct OpInput {
   static OpInput Get() { return {OpKind::kGet, std::nullopt, {}}; }
   static OpInput Write(std::string v) { return {OpKind::kWrite, std::nullopt, std::move(v)}; }
   static OpInput Append(std::string v) { return {OpKind::kAppend, std::nullopt, std::move(v)}; }
+  static OpInput Delete() { return {OpKind::kDelete, std::nullopt, {}}; }
   static OpInput Cas(std::optional<std::string> expected, std::string desired) {
     return {OpKind::kCas, std::move(expected), std::move(desired)};
   }

@@ -1,22 +1,29 @@
-// SimNode: one Warden node in the simulator: the real Raft core (RawNode)
-// driven exactly as the server drives it, over a simulated disk, network and
-// clock, with the KV state machine on top.
+// SimNode: one Warden member in the simulator: the real node driver
+// (node::Node, the same class the server runs) with the real Raft core and the
+// real state machine, over a simulated disk, network and clock (node_env.h).
 //
 // The node loop is single-threaded like the server's: an input (tick, peer
-// message, client request, operator command) is fed to the core, then the
-// Ready is handled per the ordered obligations in raw_node.h: persist (write
-// to the disk and the MemoryStorage the core reads), sync, send, install a
-// snapshot, apply, serve reads, Advance. The sync takes simulated time; while
-// it runs the node is busy and queues its inputs, so a crash can land between
-// the write and the sync and lose what was not synced. A paused process
-// (a GC or VM pause) also queues its inputs and misses its ticks.
+// message, client request, operator command) goes to the Node, which handles
+// each Ready in the order raw_node.h requires. Persistence is asynchronous:
+// SimDurableLog writes the records at once and completes after a simulated
+// sync delay, so a crash can land between the write and the sync and lose
+// what was not synced; meanwhile the Node keeps taking inputs, as the
+// server's does. A paused process (a GC or VM pause) queues its inputs and
+// its sync completions and misses its ticks.
 //
 // Ticks come from the node's own clock: the interval is the base tick times
-// (1 + drift), with a random phase (skew).
+// (1 + drift), with a random phase (skew); the Node's Clock runs at the same
+// rate from a random offset, so leases see the drift too.
 //
-// After a crash the node rebuilds its MemoryStorage from the durable records,
-// its state machine from the snapshot there, and restarts the core with
-// applied = the snapshot's index, so the core replays the committed entries.
+// After a crash the node rebuilds its MemoryStorage view from the durable
+// records and a new Node restores its state machine from the snapshot there
+// and replays the committed entries.
+//
+// Every invariant hook stays: persisted entries (log-matching), role changes
+// (election-safety, leader-completeness), the commit index (commit-agreement),
+// each applied entry with the state digest (state-machine-safety, through the
+// Node's apply observer), installed snapshots, configurations, a before/after
+// check of the leader's commit rule, and the lease check.
 //
 // Every event scheduled for a node carries its incarnation; an event meant for
 // an incarnation that crashed is ignored.
@@ -36,10 +43,11 @@
 #include "sim/client.h"
 #include "sim/disk.h"
 #include "sim/invariants.h"
-#include "sim/kv.h"
+#include "sim/lease_check.h"
 #include "sim/network.h"
+#include "sim/node_env.h"
 #include "sim/world.h"
-#include "src/raft/raw_node.h"
+#include "src/node/node.h"
 
 namespace warden::sim {
 
@@ -60,6 +68,9 @@ struct NodeOptions {
   // is answered at once, and the hard state is written only with the next
   // entries; a crash before then forgets the vote.
   bool skip_persist_vote = false;
+  int64_t clock_offset_ms = 0;  // the node clock's reading at time 0
+  int64_t request_timeout_ms = 2000;
+  int64_t lease_checkpoint_interval_ms = 500;
 };
 
 class SimNode {
@@ -67,7 +78,7 @@ class SimNode {
   using ReplyFn = std::function<void(const ClientResponse&)>;
 
   SimNode(World* world, Rng rng, const NodeOptions& options, SimNetwork* network,
-          Invariants* invariants, ReplyFn reply);
+          Invariants* invariants, LeaseChecker* leases, ReplyFn reply);
 
   NodeId id() const { return options_.id; }
   // Writes the bootstrap snapshot of a founding member, durably.
@@ -94,73 +105,63 @@ class SimNode {
   void ProposeConfChange(const raft::ConfChange& cc);
   void TransferLeader(NodeId target);
 
-  bool up() const { return raw_ != nullptr; }
+  bool up() const { return node_ != nullptr; }
   bool paused() const { return world_->now_us() < paused_until_us_; }
   // REQUIRES: up().
-  raft::Role role() const { return raw_->role(); }
-  Term term() const { return raw_->term(); }
-  NodeId leader() const { return raw_->leader(); }
-  const raft::ConfState& conf_state() const { return raw_->conf_state(); }
+  raft::Role role() const { return node_->role(); }
+  Term term() const { return node_->term(); }
+  NodeId leader() const { return node_->leader(); }
+  const raft::ConfState& conf_state() const { return node_->conf_state(); }
   const SimDisk& disk() const { return disk_; }
-  Index applied() const { return applied_; }
+  Index applied() const { return node_->state().applied_index(); }
 
  private:
   std::string Who() const { return Format("n%llu", static_cast<unsigned long long>(id().value())); }
-  // Runs `fn` against the core now, or queues it while busy or paused.
+  // Runs `fn` against the node now, or queues it while paused.
   void Input(std::function<void()> fn);
+  // The checks after every input and completion.
+  void AfterStep();
   void ObserveRole();
   void CheckCommitRule();
-  void AfterInput();
   void Drain();
   void ScheduleTick(TimeUs delay_us);
-  // Handles Readies until there is none or one waits for its sync.
-  void HandleReady();
-  // Obligations 1-2 of a Ready. Returns false when a sync is now running.
-  bool PersistReady();
-  void OnSynced();
-  // Obligations 3-7.
-  void FinishReady();
-  void Apply(const raft::Entry& e);
-  void ServeReads();
-  void MaybeSnapshot();
+  // SimDurableLog's sync: the disk syncs after a delay, then `done` runs.
+  void Sync(std::function<void()> done);
+  void SendMessages(std::vector<raft::Message> messages);
+  int64_t ClockMs() const;
+  void OnApplied(const raft::Entry& e);
+  void OnSnapshotLoaded(const raft::SnapshotMetadata& meta);
   void HandleClient(const ClientRequest& r);
-  void Refuse(const ClientRequest& r);
+  void Propose(const ClientRequest& r, state::Command c);
+  void Reply(const ClientRequest& r, ClientResponse::Code code);
+  void Refuse(const ClientRequest& r) { Reply(r, ClientResponse::kRefused); }
 
   World* world_;
   Rng rng_;
   NodeOptions options_;
   SimNetwork* network_;
   Invariants* invariants_;
+  LeaseChecker* leases_;
   ReplyFn reply_;
   std::function<void(NodeId)> on_vote_granted_;
   std::function<void(NodeId)> on_became_leader_;
   SimDisk disk_;
+  FnTransport transport_;
+  FnClock clock_;
 
   // Volatile state of the current incarnation.
   uint64_t incarnation_ = 0;
-  std::unique_ptr<raft::MemoryStorage> storage_;
-  std::unique_ptr<raft::RawNode> raw_;
-  KvStore kv_;
-  Index applied_;
-  bool busy_ = false;  // a Ready is outstanding (its sync is running)
-  bool synced_while_paused_ = false;
+  std::unique_ptr<SimDurableLog> log_;
+  std::unique_ptr<node::Node> node_;
   TimeUs paused_until_us_ = 0;
   std::deque<std::function<void()>> inbox_;
-  raft::Ready ready_;
-  std::optional<raft::HardState> unwritten_hard_state_;  // skip_persist_vote only
+  std::function<void()> synced_while_paused_;
   raft::Role last_role_ = raft::Role::kFollower;
   Term last_term_;
+  Index last_conf_change_;  // applied since the last AfterStep
   // CheckCommitRule: the leader term being watched and its commit index.
   Term leader_term_;
   Index leader_commit_;
-  struct PendingRead {
-    uint64_t client;
-    uint64_t seq;
-    std::string key;
-  };
-  std::map<std::string, PendingRead> pending_reads_;              // by context
-  std::vector<std::pair<Index, std::string>> ready_reads_;        // (index, context)
-  std::map<std::pair<uint64_t, uint64_t>, bool> pending_writes_;  // (client, seq)
 };
 
 }  // namespace warden::sim

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "sim/client.h"
+#include "sim/lease_check.h"
 #include "sim/linearizability.h"
 #include "sim/network.h"
 #include "sim/node.h"
@@ -58,6 +59,7 @@ class Simulation {
   int voters_ = 0;
   int max_node_ = 0;
   Invariants inv_;
+  std::unique_ptr<LeaseChecker> leases_;
   HistoryRecorder history_;
   std::unique_ptr<SimNetwork> net_;
   std::vector<std::unique_ptr<SimNode>> nodes_;
@@ -77,6 +79,7 @@ Simulation::Simulation(const SimOptions& options)
   // A spare node, outside the initial configuration, that membership changes
   // can add.
   max_node_ = voters_ + (plan_.Has(kFaultMembership) ? 1 : 0);
+  leases_ = std::make_unique<LeaseChecker>(&inv_, plan_.drift_max);
 
   net_ = std::make_unique<SimNetwork>(
       &world_, world_.ForkRng(), max_node_,
@@ -106,6 +109,7 @@ Simulation::Simulation(const SimOptions& options)
     no.tick_us = kTickUs;
     Rng node_rng = world_.ForkRng();
     if (plan_.drift_max > 0) no.drift = (2 * node_rng.UnitDouble() - 1) * plan_.drift_max;
+    no.clock_offset_ms = static_cast<int64_t>(node_rng.Range(0, 100000));
     no.sync_max_us = plan_.Has(kFaultCrash) ? 5 * kUsPerMs : 2 * kUsPerMs;
     no.snapshot_every = plan_.snapshot_every;
     no.bugs = options.bugs.raft;
@@ -113,7 +117,7 @@ Simulation::Simulation(const SimOptions& options)
     no.max_inflight_msgs = flow_small ? 2 : 256;
     no.skip_persist_vote = options.bugs.skip_persist_vote;
     nodes_.push_back(std::make_unique<SimNode>(
-        &world_, node_rng, no, net_.get(), &inv_, [this](const ClientResponse& r) {
+        &world_, node_rng, no, net_.get(), &inv_, leases_.get(), [this](const ClientResponse& r) {
           const TimeUs delay = io_rng_.Range(100, 1500);
           world_.After(delay, [this, r] { clients_[r.client - 1]->OnResponse(r); });
         }));
@@ -129,13 +133,19 @@ Simulation::Simulation(const SimOptions& options)
   ClientOptions co;
   co.keys = static_cast<int>(rng_.Range(3, 5));
   co.timeout_us = rng_.Range(100, 800) * kUsPerMs;
-  co.read_ratio = 0.5;
+  co.read_ratio = 0.4;
+  co.cas_ratio = 0.15;
+  co.delete_ratio = 0.08;
+  co.lease_ratio = 0.12;
   for (int c = 1; c <= clients; ++c) {
     clients_.push_back(std::make_unique<SimClient>(
         &world_, world_.ForkRng(), c, AllIds(), co, &history_,
         [this](NodeId to, const ClientRequest& req) {
           const TimeUs delay = io_rng_.Range(100, 1500);
           world_.After(delay, [this, to, req] { Node(to).OnClientRequest(req); });
+        },
+        [this](int64_t lease, int64_t ttl_seconds, TimeUs at_us) {
+          leases_->OnGrantInvoked(lease, ttl_seconds, at_us);
         }));
   }
 }
@@ -433,9 +443,10 @@ SimResult Simulation::Run() {
     world_.Trace("sim", "VIOLATION " + result.violation->check + ": " + result.violation->detail);
   }
   world_.Trace("sim",
-               Format("end: ops=%llu leaders=%llu max_commit=%llu messages=%llu dropped=%llu",
+               Format("end: ops=%llu leaders=%llu max_commit=%llu messages=%llu "
+                      "dropped=%llu lease_expiries=%llu",
                       U(result.ops), U(inv_.leaders_elected()), U(inv_.max_committed().value()),
-                      U(net_->sent()), U(net_->dropped())));
+                      U(net_->sent()), U(net_->dropped()), U(leases_->expiries_seen())));
   result.simulated_us = world_.now_us();
   result.events = world_.events_run();
   result.trace = std::move(trace_);

@@ -2,9 +2,10 @@
 //
 // The seed picks the cluster size (unless given), the fault plan and every
 // random choice after that. A run has two phases:
-//   1. Safety: clients run reads, puts and compare-and-sets while the nemesis
-//      injects the plan's faults; the invariants are checked after every event
-//      and the run stops at the first violation.
+//   1. Safety: clients run reads, puts, deletes, compare-and-sets and lease
+//      operations against the real node driver and state machine while the
+//      nemesis injects the plan's faults; the invariants are checked after
+//      every event and the run stops at the first violation.
 //   2. Liveness: every fault heals (partitions, loss, pauses; crashed nodes
 //      restart); within a bounded simulated time a leader must exist and every
 //      client must complete an operation it invoked after the heal.

@@ -157,6 +157,7 @@ void Node::FinishReady() {
     Status s = state_.Restore(snap.metadata.index, snap.data);
     WARDEN_CHECK_MSG(s.ok(), "a snapshot from the leader does not load");
     last_snapshot_index_ = snap.metadata.index;
+    if (snapshot_observer_) snapshot_observer_(snap.metadata);
   }
   for (const raft::Entry& e : ready_.committed_entries) ApplyEntry(e);
   for (const raft::ReadState& rs : ready_.read_states) {
@@ -173,9 +174,11 @@ void Node::ApplyEntry(const raft::Entry& e) {
   if (e.index <= state_.applied_index()) return;  // covered by a snapshot
   if (e.type != raft::EntryType::kNormal || e.data.empty()) {
     state_.Skip(e.index);
+    if (apply_observer_) apply_observer_(e);
     return;
   }
   state::ApplyResult r = state_.Apply(e.index, e.data);
+  if (apply_observer_) apply_observer_(e);
   if (!r.events.empty() && event_sink_) event_sink_(r.events, r.revision);
   if (IsLeader() && r.status.ok()) {
     if (r.type == state::CommandType::kLeaseGrant) {

@@ -46,6 +46,11 @@ class Node {
   using KeepAliveDone = std::function<void(const Result<int64_t>&)>;  // TTL in seconds
   // Called for every applied write with its events and revision.
   using EventSink = std::function<void(const std::vector<state::Event>&, int64_t revision)>;
+  // Observers for checkers (the simulator's invariants): called after each
+  // committed entry is applied to the state machine (or skipped: no-ops and
+  // membership changes), and after a snapshot from the leader is loaded.
+  using ApplyObserver = std::function<void(const raft::Entry&)>;
+  using SnapshotObserver = std::function<void(const raft::SnapshotMetadata&)>;
 
   Node(const NodeConfig& config, DurableLog* log, Transport* transport, Clock* clock);
   ~Node();
@@ -74,6 +79,8 @@ class Node {
   void ReportSnapshot(NodeId peer, bool ok) { raw_->ReportSnapshot(peer, ok); }
 
   void set_event_sink(EventSink sink) { event_sink_ = std::move(sink); }
+  void set_apply_observer(ApplyObserver fn) { apply_observer_ = std::move(fn); }
+  void set_snapshot_observer(SnapshotObserver fn) { snapshot_observer_ = std::move(fn); }
 
   // Defers Ready handling until EndBatch, so that every request of a batch
   // goes into one Ready and one fsync (group commit). Nests.
@@ -86,6 +93,11 @@ class Node {
   raft::NodeStatus RaftStatus() const { return raw_->GetStatus(); }
   bool IsLeader() const { return raw_->role() == raft::Role::kLeader; }
   NodeId leader() const { return raw_->leader(); }
+  raft::Role role() const { return raw_->role(); }
+  Term term() const { return raw_->term(); }
+  const raft::ConfState& conf_state() const { return raw_->conf_state(); }
+  // The term of entry `i` in the core's log (stable or not), for checkers.
+  Result<Term> LogTermAt(Index i) const { return raw_->LogTermAt(i); }
   // Set after a persistence failure: the member stops taking part in Raft
   // and refuses writes; serializable reads keep working.
   const Status& disk_failure() const { return disk_failure_; }
@@ -128,6 +140,8 @@ class Node {
   std::unique_ptr<raft::RawNode> raw_;
   state::StateMachine state_;
   EventSink event_sink_;
+  ApplyObserver apply_observer_;
+  SnapshotObserver snapshot_observer_;
 
   bool persisting_ = false;
   bool in_process_ = false;

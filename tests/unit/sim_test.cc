@@ -108,6 +108,20 @@ TEST(SimTest, CatchesReadWithoutQuorum) {
   RecordProperty("caught", caught);
 }
 
+// The workload reaches the real state machine's deletes and leases: keys are
+// deleted, and leases expire on the leader's clock and are revoked through
+// the log (the lease-safety check then runs on every replica).
+TEST(SimTest, WorkloadReachesDeletesAndLeaseExpiry) {
+  SimOptions o = Options(3);
+  o.trace = true;
+  const SimResult r = RunSeed(o);
+  ASSERT_FALSE(r.violation.has_value()) << r.violation->check << ": " << r.violation->detail;
+  EXPECT_NE(r.trace.find(" delete k"), std::string::npos);
+  EXPECT_NE(r.trace.find(" lease-put l"), std::string::npos);
+  EXPECT_EQ(r.trace.find("lease_expiries=0\n"), std::string::npos);
+  EXPECT_NE(r.trace.find("lease_expiries="), std::string::npos);
+}
+
 TEST(SimTest, UnknownBugNameIsRefused) {
   BugSet bugs;
   EXPECT_FALSE(AddBug("no-such-bug", &bugs));
