@@ -7,6 +7,7 @@
 
 #include "src/server/etcd_convert.h"
 #include "src/server/etcd_services.h"
+#include "src/server/on_leader.h"
 
 namespace warden::server {
 
@@ -31,10 +32,6 @@ int64_t NewLeaseId(const node::Node& n) {
   }
 }
 
-template <typename Propose, typename Forward>
-void LeaseOnLeader(ServerContext* ctx, grpc::CallbackServerContext* c,
-                   grpc::ServerUnaryReactor* reactor, Propose propose, Forward forward);
-
 }  // namespace
 
 std::optional<std::string> ServerContext::PeerAddressOf(NodeId id) const {
@@ -45,36 +42,6 @@ std::optional<std::string> ServerContext::PeerAddressOf(NodeId id) const {
   }
   return std::nullopt;
 }
-
-namespace {
-
-constexpr char kForwardedKey[] = "warden-forwarded";
-
-struct ForwardCall {
-  grpc::ClientContext context;
-};
-
-template <typename Propose, typename Forward>
-void LeaseOnLeader(ServerContext* ctx, grpc::CallbackServerContext* c,
-                   grpc::ServerUnaryReactor* reactor, Propose propose, Forward forward) {
-  const bool forwarded = c->client_metadata().count(kForwardedKey) > 0;
-  ctx->host()->Post([ctx, reactor, forwarded, propose, forward](node::Node& n) mutable {
-    if (n.IsLeader()) return propose(n);
-    std::optional<std::string> address;
-    if (n.leader() != kNoNode && !forwarded) address = ctx->ClientAddressOf(n.leader());
-    if (!address) return reactor->Finish({grpc::StatusCode::UNAVAILABLE, "etcdserver: no leader"});
-    auto stub = etcdserverpb::Lease::NewStub(ctx->ChannelTo(*address));
-    auto* call = new ForwardCall;
-    call->context.AddMetadata(kForwardedKey, "1");
-    call->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    forward(stub.get(), &call->context, [reactor, call](grpc::Status s) {
-      reactor->Finish(s);
-      delete call;
-    });
-  });
-}
-
-}  // namespace
 
 grpc::ServerUnaryReactor* LeaseService::LeaseGrant(grpc::CallbackServerContext* c,
                                                    const etcdserverpb::LeaseGrantRequest* req,
@@ -91,7 +58,7 @@ grpc::ServerUnaryReactor* LeaseService::LeaseGrant(grpc::CallbackServerContext* 
   ServerContext* ctx = ctx_;
   const int64_t ttl = std::max<int64_t>(req->ttl(), MinTtlSeconds(ctx_->config()));
   const int64_t wanted = req->id();
-  LeaseOnLeader(
+  OnLeader<etcdserverpb::Lease>(
       ctx_, c, reactor,
       [ctx, reactor, resp, ttl, wanted](node::Node& n) {
         state::Command cmd;
@@ -99,13 +66,11 @@ grpc::ServerUnaryReactor* LeaseService::LeaseGrant(grpc::CallbackServerContext* 
         cmd.lease_id = wanted != 0 ? wanted : NewLeaseId(n);
         cmd.ttl_seconds = ttl;
         const int64_t id = cmd.lease_id;
-        n.Propose(std::move(cmd), [ctx, &n, reactor, resp, id, ttl](const state::ApplyResult& r) {
-          if (!r.status.ok()) return reactor->Finish(ToGrpc(r.status));
-          resp->set_id(id);
-          resp->set_ttl(ttl);
-          ctx->FillHeader(n, r.revision, resp->mutable_header());
-          reactor->Finish(grpc::Status::OK);
-        });
+        ProposeAndReply(ctx, n, reactor, resp, std::move(cmd),
+                        [resp, id, ttl](const state::ApplyResult&) {
+                          resp->set_id(id);
+                          resp->set_ttl(ttl);
+                        });
       },
       [req, resp](etcdserverpb::Lease::Stub* stub, grpc::ClientContext* cc, auto done) {
         stub->async()->LeaseGrant(cc, req, resp, std::move(done));
@@ -119,17 +84,13 @@ grpc::ServerUnaryReactor* LeaseService::LeaseRevoke(grpc::CallbackServerContext*
   auto* reactor = c->DefaultReactor();
   ServerContext* ctx = ctx_;
   const int64_t id = req->id();
-  LeaseOnLeader(
+  OnLeader<etcdserverpb::Lease>(
       ctx_, c, reactor,
       [ctx, reactor, resp, id](node::Node& n) {
         state::Command cmd;
         cmd.type = state::CommandType::kLeaseRevoke;
         cmd.lease_id = id;
-        n.Propose(std::move(cmd), [ctx, &n, reactor, resp](const state::ApplyResult& r) {
-          if (!r.status.ok()) return reactor->Finish(ToGrpc(r.status));
-          ctx->FillHeader(n, r.revision, resp->mutable_header());
-          reactor->Finish(grpc::Status::OK);
-        });
+        ProposeAndReply(ctx, n, reactor, resp, std::move(cmd), [](const state::ApplyResult&) {});
       },
       [req, resp](etcdserverpb::Lease::Stub* stub, grpc::ClientContext* cc, auto done) {
         stub->async()->LeaseRevoke(cc, req, resp, std::move(done));
@@ -144,7 +105,7 @@ grpc::ServerUnaryReactor* LeaseService::LeaseTimeToLive(
   ServerContext* ctx = ctx_;
   const int64_t id = req->id();
   const bool keys = req->keys();
-  LeaseOnLeader(
+  OnLeader<etcdserverpb::Lease>(
       ctx_, c, reactor,
       [ctx, reactor, resp, id, keys](node::Node& n) {
         // Answer after a read barrier so a lease granted just before is seen.

@@ -3,47 +3,12 @@
 #include <chrono>
 
 #include "src/server/etcd_convert.h"
+#include "src/server/on_leader.h"
 #include "src/state/kv_apply.h"
 
 namespace warden::server {
 
 namespace {
-
-constexpr char kForwardedKey[] = "warden-forwarded";
-
-grpc::Status NoLeader() { return {grpc::StatusCode::UNAVAILABLE, "etcdserver: no leader"}; }
-
-// A forwarded call in flight: owns the client context until the answer.
-struct ForwardCall {
-  grpc::ClientContext context;
-};
-
-bool WasForwarded(grpc::CallbackServerContext* c) {
-  return c->client_metadata().count(kForwardedKey) > 0;
-}
-
-// Runs `propose` on the leader's node loop; on a follower, forwards the
-// request to the leader with `forward(stub, context, done)` instead.
-template <typename Stub, typename Propose, typename Forward>
-void OnLeader(ServerContext* ctx, grpc::CallbackServerContext* c, grpc::ServerUnaryReactor* reactor,
-              Propose propose, Forward forward) {
-  const bool forwarded = WasForwarded(c);
-  ctx->host()->Post([ctx, reactor, forwarded, propose, forward](node::Node& n) mutable {
-    if (n.IsLeader()) return propose(n);
-    const NodeId leader = n.leader();
-    std::optional<std::string> address;
-    if (leader != kNoNode && !forwarded) address = ctx->ClientAddressOf(leader);
-    if (!address) return reactor->Finish(NoLeader());
-    auto stub = Stub::NewStub(ctx->ChannelTo(*address));
-    auto* call = new ForwardCall;
-    call->context.AddMetadata(kForwardedKey, "1");
-    call->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    forward(stub.get(), &call->context, [reactor, call](grpc::Status s) {
-      reactor->Finish(s);
-      delete call;
-    });
-  });
-}
 
 state::Command TxnCommand(state::TxnRequest txn) {
   state::Command cmd;
@@ -139,15 +104,10 @@ grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* c,
   ServerContext* ctx = ctx_;
   OnLeader<etcdserverpb::KV>(
       ctx_, c, reactor,
-      [ctx, reactor, resp, cmd = TxnCommand(std::move(txn))](node::Node& n) mutable {
-        const auto start = std::chrono::steady_clock::now();
-        n.Propose(std::move(cmd), [ctx, &n, reactor, resp, start](const state::ApplyResult& r) {
-          ctx->ObserveProposal(start);
-          if (!r.status.ok()) return reactor->Finish(ToGrpc(r.status));
+      [ctx, reactor, resp, cmd = TxnCommand(std::move(txn))](node::Node& n) {
+        ProposeAndReply(ctx, n, reactor, resp, cmd, [resp](const state::ApplyResult& r) {
           const auto& put = std::get<state::PutResult>(r.txn.responses.at(0).op);
           if (put.prev_kv) ToProto(*put.prev_kv, resp->mutable_prev_kv());
-          ctx->FillHeader(n, r.revision, resp->mutable_header());
-          reactor->Finish(grpc::Status::OK);
         });
       },
       [req, resp](etcdserverpb::KV::Stub* stub, grpc::ClientContext* cc, auto done) {
@@ -170,16 +130,11 @@ grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* c,
   ServerContext* ctx = ctx_;
   OnLeader<etcdserverpb::KV>(
       ctx_, c, reactor,
-      [ctx, reactor, resp, cmd = TxnCommand(std::move(txn))](node::Node& n) mutable {
-        const auto start = std::chrono::steady_clock::now();
-        n.Propose(std::move(cmd), [ctx, &n, reactor, resp, start](const state::ApplyResult& r) {
-          ctx->ObserveProposal(start);
-          if (!r.status.ok()) return reactor->Finish(ToGrpc(r.status));
+      [ctx, reactor, resp, cmd = TxnCommand(std::move(txn))](node::Node& n) {
+        ProposeAndReply(ctx, n, reactor, resp, cmd, [resp](const state::ApplyResult& r) {
           const auto& del = std::get<state::DeleteRangeResult>(r.txn.responses.at(0).op);
           resp->set_deleted(del.deleted);
           for (const state::KeyValue& kv : del.prev_kvs) ToProto(kv, resp->add_prev_kvs());
-          ctx->FillHeader(n, r.revision, resp->mutable_header());
-          reactor->Finish(grpc::Status::OK);
         });
       },
       [req, resp](etcdserverpb::KV::Stub* stub, grpc::ClientContext* cc, auto done) {
@@ -207,15 +162,9 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* c,
   ServerContext* ctx = ctx_;
   OnLeader<etcdserverpb::KV>(
       ctx_, c, reactor,
-      [ctx, reactor, resp, cmd = TxnCommand(std::move(t).value())](node::Node& n) mutable {
-        const auto start = std::chrono::steady_clock::now();
-        n.Propose(std::move(cmd), [ctx, &n, reactor, resp, start](const state::ApplyResult& r) {
-          ctx->ObserveProposal(start);
-          if (!r.status.ok()) return reactor->Finish(ToGrpc(r.status));
-          ToProto(r.txn, resp);
-          ctx->FillHeader(n, r.revision, resp->mutable_header());
-          reactor->Finish(grpc::Status::OK);
-        });
+      [ctx, reactor, resp, cmd = TxnCommand(std::move(t).value())](node::Node& n) {
+        ProposeAndReply(ctx, n, reactor, resp, cmd,
+                        [resp](const state::ApplyResult& r) { ToProto(r.txn, resp); });
       },
       [req, resp](etcdserverpb::KV::Stub* stub, grpc::ClientContext* cc, auto done) {
         stub->async()->Txn(cc, req, resp, std::move(done));
@@ -233,12 +182,8 @@ grpc::ServerUnaryReactor* KvService::Compact(grpc::CallbackServerContext* c,
   ServerContext* ctx = ctx_;
   OnLeader<etcdserverpb::KV>(
       ctx_, c, reactor,
-      [ctx, reactor, resp, cmd](node::Node& n) mutable {
-        n.Propose(std::move(cmd), [ctx, &n, reactor, resp](const state::ApplyResult& r) {
-          if (!r.status.ok()) return reactor->Finish(ToGrpc(r.status));
-          ctx->FillHeader(n, r.revision, resp->mutable_header());
-          reactor->Finish(grpc::Status::OK);
-        });
+      [ctx, reactor, resp, cmd](node::Node& n) {
+        ProposeAndReply(ctx, n, reactor, resp, cmd, [](const state::ApplyResult&) {});
       },
       [req, resp](etcdserverpb::KV::Stub* stub, grpc::ClientContext* cc, auto done) {
         stub->async()->Compact(cc, req, resp, std::move(done));

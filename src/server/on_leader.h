@@ -1,0 +1,63 @@
+// The two shapes every write RPC shares: run on the leader (or forward there
+// from a follower), then propose a command and answer with its result.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+
+#include "src/server/etcd_convert.h"
+#include "src/server/etcd_services.h"
+
+namespace warden::server {
+
+// Metadata that marks a request a follower forwarded, so that it is never
+// forwarded twice (the leader may have changed meanwhile).
+inline constexpr char kForwardedKey[] = "warden-forwarded";
+
+// Runs `propose(node)` on the node loop if this member leads; otherwise
+// forwards the request to the leader's client endpoint with
+// `forward(stub, client_context, done)` and relays the answer.
+template <typename Service, typename Propose, typename Forward>
+void OnLeader(ServerContext* ctx, grpc::CallbackServerContext* c, grpc::ServerUnaryReactor* reactor,
+              Propose propose, Forward forward) {
+  const bool forwarded = c->client_metadata().count(kForwardedKey) > 0;
+  ctx->host()->Post([ctx, reactor, forwarded, propose, forward](node::Node& n) mutable {
+    if (n.IsLeader()) return propose(n);
+    std::optional<std::string> address;
+    if (n.leader() != kNoNode && !forwarded) address = ctx->ClientAddressOf(n.leader());
+    if (!address) return reactor->Finish({grpc::StatusCode::UNAVAILABLE, "etcdserver: no leader"});
+    auto stub = Service::NewStub(ctx->ChannelTo(*address));
+    // Owns the client context until the answer arrives.
+    struct Call {
+      grpc::ClientContext context;
+    };
+    auto* call = new Call;
+    call->context.AddMetadata(kForwardedKey, "1");
+    call->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    forward(stub.get(), &call->context, [reactor, call](grpc::Status s) {
+      reactor->Finish(s);
+      delete call;
+    });
+  });
+}
+
+// Proposes `command` and answers: an apply error as etcd's gRPC error, else
+// `fill(result)` fills the response body and the header is set.
+// REQUIRES: on the node loop, as the leader.
+template <typename Response, typename Fill>
+void ProposeAndReply(ServerContext* ctx, node::Node& n, grpc::ServerUnaryReactor* reactor,
+                     Response* resp, state::Command command, Fill fill) {
+  const auto start = std::chrono::steady_clock::now();
+  n.Propose(std::move(command), [ctx, &n, reactor, resp, start, fill](const state::ApplyResult& r) {
+    ctx->ObserveProposal(start);
+    if (!r.status.ok()) return reactor->Finish(ToGrpc(r.status));
+    fill(r);
+    ctx->FillHeader(n, r.revision, resp->mutable_header());
+    reactor->Finish(grpc::Status::OK);
+  });
+}
+
+}  // namespace warden::server
