@@ -14,7 +14,13 @@ SimClient::SimClient(World* world, Rng rng, uint64_t id, std::vector<NodeId> nod
       send_(std::move(send)),
       grant_(std::move(grant)),
       last_seen_(options.keys) {
-  target_ = nodes_[rng_.Uniform(nodes_.size())];
+  target_ = AnyMember();
+}
+
+NodeId SimClient::AnyMember() {
+  std::vector<NodeId> members = members_ ? members_() : std::vector<NodeId>{};
+  if (members.empty()) return nodes_[rng_.Uniform(nodes_.size())];
+  return members[rng_.Uniform(members.size())];
 }
 
 void SimClient::Start() { Next(); }
@@ -41,7 +47,7 @@ void SimClient::PickTarget(NodeId hint) {
     target_ = hint;
     return;
   }
-  target_ = nodes_[rng_.Uniform(nodes_.size())];
+  target_ = AnyMember();
 }
 
 void SimClient::PickLeaseOp(ClientRequest* req) {
@@ -100,7 +106,7 @@ void SimClient::Issue() {
   key_index_ = key_index;
   sent_to_ = target_;
   if (req.kind == ClientRequest::kRead && rng_.Chance(options_.read_anywhere)) {
-    sent_to_ = nodes_[rng_.Uniform(nodes_.size())];
+    sent_to_ = AnyMember();
   }
   open_ = true;
   invoked_us_ = world_->now_us();

@@ -86,6 +86,11 @@ class SimClient {
   SimClient(World* world, Rng rng, uint64_t id, std::vector<NodeId> nodes,
             const ClientOptions& options, HistoryRecorder* history, SendFn send, GrantFn grant);
 
+  // Where the client may send a request when it has no leader hint: the
+  // cluster's members as a real client learns them (MemberList), so that it
+  // does not keep asking members that were removed. Unset: every node.
+  void set_members(std::function<std::vector<NodeId>()> members) { members_ = std::move(members); }
+
   void Start();
   void OnResponse(const ClientResponse& r);
   // Stops issuing operations; the open one, if any, becomes indeterminate.
@@ -105,6 +110,7 @@ class SimClient {
   void Issue();
   void OnTimeout(uint64_t seq);
   void PickTarget(NodeId hint);
+  NodeId AnyMember();
   // Fills `req` with a lease operation (no history entry).
   void PickLeaseOp(ClientRequest* req);
   static bool Recorded(ClientRequest::Kind k) { return k <= ClientRequest::kDelete; }
@@ -114,6 +120,7 @@ class SimClient {
   Rng rng_;
   uint64_t id_;
   std::vector<NodeId> nodes_;
+  std::function<std::vector<NodeId>()> members_;
   ClientOptions options_;
   HistoryRecorder* history_;
   SendFn send_;

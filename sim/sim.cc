@@ -32,6 +32,9 @@ class Simulation {
   // The up, unpaused leader with the highest term, if any.
   SimNode* Leader();
   bool LeaderExists();
+  // The members (voters and learners) in the current leader's configuration,
+  // as MemberList would show them; empty when no leader is known.
+  std::vector<NodeId> Members();
   TimeUs Gap(TimeUs mean_us) { return static_cast<TimeUs>(rng_.Range(1, 2 * mean_us)); }
   bool Faulty() const { return !healed_ && !inv_.violated(); }
 
@@ -147,6 +150,7 @@ Simulation::Simulation(const SimOptions& options)
         [this](int64_t lease, int64_t ttl_seconds, TimeUs at_us) {
           leases_->OnGrantInvoked(lease, ttl_seconds, at_us);
         }));
+    clients_.back()->set_members([this] { return Members(); });
   }
 }
 
@@ -154,6 +158,18 @@ std::vector<NodeId> Simulation::AllIds() const {
   std::vector<NodeId> ids;
   for (int i = 1; i <= max_node_; ++i) ids.push_back(NodeId(i));
   return ids;
+}
+
+std::vector<NodeId> Simulation::Members() {
+  SimNode* leader = Leader();
+  if (leader == nullptr) return {};
+  const raft::ConfState& cs = leader->conf_state();
+  std::vector<NodeId> members = cs.voters;
+  members.insert(members.end(), cs.voters_outgoing.begin(), cs.voters_outgoing.end());
+  members.insert(members.end(), cs.learners.begin(), cs.learners.end());
+  std::sort(members.begin(), members.end());
+  members.erase(std::unique(members.begin(), members.end()), members.end());
+  return members;
 }
 
 SimNode* Simulation::Leader() {
