@@ -197,6 +197,30 @@ void ToProto(const state::RangeResult& r, etcdserverpb::RangeResponse* out) {
   out->set_count(r.count);
 }
 
+void SetSubHeaders(const etcdserverpb::ResponseHeader& h, etcdserverpb::TxnResponse* out) {
+  // etcd's responses inside a transaction carry only the revision.
+  etcdserverpb::ResponseHeader sub;
+  sub.set_revision(h.revision());
+  for (etcdserverpb::ResponseOp& op : *out->mutable_responses()) {
+    switch (op.response_case()) {
+      case etcdserverpb::ResponseOp::kResponseRange:
+        *op.mutable_response_range()->mutable_header() = sub;
+        break;
+      case etcdserverpb::ResponseOp::kResponsePut:
+        *op.mutable_response_put()->mutable_header() = sub;
+        break;
+      case etcdserverpb::ResponseOp::kResponseDeleteRange:
+        *op.mutable_response_delete_range()->mutable_header() = sub;
+        break;
+      case etcdserverpb::ResponseOp::kResponseTxn:
+        *op.mutable_response_txn()->mutable_header() = sub;
+        SetSubHeaders(h, op.mutable_response_txn());
+        break;
+      default: break;
+    }
+  }
+}
+
 void ToProto(const state::TxnResult& r, etcdserverpb::TxnResponse* out) {
   out->set_succeeded(r.succeeded);
   for (const state::ResponseOp& op : r.responses) {

@@ -24,5 +24,7 @@ void ToProto(const state::KeyValue& kv, mvccpb::KeyValue* out);
 void ToProto(const state::Event& e, bool prev_kv, mvccpb::Event* out);
 void ToProto(const state::RangeResult& r, etcdserverpb::RangeResponse* out);
 void ToProto(const state::TxnResult& r, etcdserverpb::TxnResponse* out);
+// etcd gives every response inside a transaction the transaction's revision.
+void SetSubHeaders(const etcdserverpb::ResponseHeader& h, etcdserverpb::TxnResponse* out);
 
 }  // namespace warden::server

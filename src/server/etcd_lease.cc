@@ -59,7 +59,7 @@ grpc::ServerUnaryReactor* LeaseService::LeaseGrant(grpc::CallbackServerContext* 
   const int64_t ttl = std::max<int64_t>(req->ttl(), MinTtlSeconds(ctx_->config()));
   const int64_t wanted = req->id();
   OnLeader<etcdserverpb::Lease>(
-      ctx_, c, reactor,
+      ctx_, c, reactor, resp,
       [ctx, reactor, resp, ttl, wanted](node::Node& n) {
         state::Command cmd;
         cmd.type = state::CommandType::kLeaseGrant;
@@ -85,7 +85,7 @@ grpc::ServerUnaryReactor* LeaseService::LeaseRevoke(grpc::CallbackServerContext*
   ServerContext* ctx = ctx_;
   const int64_t id = req->id();
   OnLeader<etcdserverpb::Lease>(
-      ctx_, c, reactor,
+      ctx_, c, reactor, resp,
       [ctx, reactor, resp, id](node::Node& n) {
         state::Command cmd;
         cmd.type = state::CommandType::kLeaseRevoke;
@@ -106,7 +106,7 @@ grpc::ServerUnaryReactor* LeaseService::LeaseTimeToLive(
   const int64_t id = req->id();
   const bool keys = req->keys();
   OnLeader<etcdserverpb::Lease>(
-      ctx_, c, reactor,
+      ctx_, c, reactor, resp,
       [ctx, reactor, resp, id, keys](node::Node& n) {
         // Answer after a read barrier so a lease granted just before is seen.
         n.ReadBarrier([ctx, &n, reactor, resp, id, keys](const Status& s) {

@@ -103,7 +103,7 @@ grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* c,
   txn.success.push_back(state::RequestOp{*p});
   ServerContext* ctx = ctx_;
   OnLeader<etcdserverpb::KV>(
-      ctx_, c, reactor,
+      ctx_, c, reactor, resp,
       [ctx, reactor, resp, cmd = TxnCommand(std::move(txn))](node::Node& n) {
         ProposeAndReply(ctx, n, reactor, resp, cmd, [resp](const state::ApplyResult& r) {
           const auto& put = std::get<state::PutResult>(r.txn.responses.at(0).op);
@@ -129,7 +129,7 @@ grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* c,
   txn.success.push_back(state::RequestOp{*d});
   ServerContext* ctx = ctx_;
   OnLeader<etcdserverpb::KV>(
-      ctx_, c, reactor,
+      ctx_, c, reactor, resp,
       [ctx, reactor, resp, cmd = TxnCommand(std::move(txn))](node::Node& n) {
         ProposeAndReply(ctx, n, reactor, resp, cmd, [resp](const state::ApplyResult& r) {
           const auto& del = std::get<state::DeleteRangeResult>(r.txn.responses.at(0).op);
@@ -161,10 +161,12 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* c,
   }
   ServerContext* ctx = ctx_;
   OnLeader<etcdserverpb::KV>(
-      ctx_, c, reactor,
+      ctx_, c, reactor, resp,
       [ctx, reactor, resp, cmd = TxnCommand(std::move(t).value())](node::Node& n) {
-        ProposeAndReply(ctx, n, reactor, resp, cmd,
-                        [resp](const state::ApplyResult& r) { ToProto(r.txn, resp); });
+        ProposeAndReply(ctx, n, reactor, resp, cmd, [resp](const state::ApplyResult& r) {
+          ToProto(r.txn, resp);
+          SetSubHeaders(resp->header(), resp);
+        });
       },
       [req, resp](etcdserverpb::KV::Stub* stub, grpc::ClientContext* cc, auto done) {
         stub->async()->Txn(cc, req, resp, std::move(done));
@@ -181,7 +183,7 @@ grpc::ServerUnaryReactor* KvService::Compact(grpc::CallbackServerContext* c,
   cmd.revision = req->revision();
   ServerContext* ctx = ctx_;
   OnLeader<etcdserverpb::KV>(
-      ctx_, c, reactor,
+      ctx_, c, reactor, resp,
       [ctx, reactor, resp, cmd](node::Node& n) {
         ProposeAndReply(ctx, n, reactor, resp, cmd, [](const state::ApplyResult&) {});
       },
@@ -228,7 +230,7 @@ grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext
     const state::MvccStore& kv = n.state().kv();
     if (rev > kv.current_revision())
       return reactor->Finish(ToGrpc(warden::Status(ErrorCode::kFutureRevision, "")));
-    if (rev > 0 && rev < kv.compact_revision())
+    if (rev > 0 && rev <= kv.compact_revision())
       return reactor->Finish(ToGrpc(warden::Status(ErrorCode::kCompacted, "")));
     resp->set_hash(kv.HashAt(rev));
     resp->set_compact_revision(kv.compact_revision());

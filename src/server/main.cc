@@ -67,6 +67,22 @@ int Run(int argc, char** argv) {
   }
   g_name = config.name;
 
+  bool read_without_quorum = false;
+  bool skip_sync = false;
+  for (const std::string& bug : config.inject_bugs) {
+    if (bug == "read-without-quorum") {
+      read_without_quorum = true;
+    } else if (bug == "ack-before-fsync") {
+      skip_sync = true;
+    } else {
+      std::fprintf(stderr,
+                   "warden: unknown --inject-bug %s (read-without-quorum, ack-before-fsync)\n",
+                   bug.c_str());
+      return 2;
+    }
+    Log("PLANTED BUG " + bug + ": for fault-injection tests only");
+  }
+
   storage::LogStoreOptions store_options;
   Result<std::unique_ptr<storage::LogStore>> store =
       storage::LogStore::Open(storage::Env::Default(), config.data_dir, store_options);
@@ -96,24 +112,11 @@ int Run(int argc, char** argv) {
   nc.snapshot_count = config.snapshot_count;
   nc.kv_limits.max_txn_ops = config.max_txn_ops;
   nc.kv_limits.max_request_bytes = config.max_request_bytes;
-  bool skip_sync = false;
-  for (const std::string& bug : config.inject_bugs) {
-    if (bug == "read-without-quorum") {
-      nc.raft.bugs.read_without_quorum = true;
-    } else if (bug == "ack-before-fsync") {
-      skip_sync = true;
-    } else {
-      std::fprintf(stderr,
-                   "warden: unknown --inject-bug %s (read-without-quorum, ack-before-fsync)\n",
-                   bug.c_str());
-      return 2;
-    }
-    Log("PLANTED BUG " + bug + ": for fault-injection tests only");
-  }
-
+  nc.raft.bugs.read_without_quorum = read_without_quorum;
   NodeHost* host_ptr = nullptr;
+  PeerDirectory directory;
   PeerTransport transport(config.self_id, config.name, config.cluster_id,
-                          config.advertise_client_urls,
+                          config.advertise_client_urls, &directory,
                           [&host_ptr](NodeId peer, bool snapshot, bool ok) {
                             if (host_ptr == nullptr) return;
                             host_ptr->Post([peer, snapshot, ok](node::Node& n) {
@@ -133,7 +136,6 @@ int Run(int argc, char** argv) {
   host.durable_log()->set_skip_sync(skip_sync);
   host_ptr = &host;
 
-  PeerDirectory directory;
   PeerService peer_service(
       config.cluster_id, &directory,
       [&host](raft::Message m) { host.Post([m = std::move(m)](node::Node& n) { n.Step(m); }); },

@@ -19,12 +19,14 @@ inline constexpr char kForwardedKey[] = "warden-forwarded";
 
 // Runs `propose(node)` on the node loop if this member leads; otherwise
 // forwards the request to the leader's client endpoint with
-// `forward(stub, client_context, done)` and relays the answer.
-template <typename Service, typename Propose, typename Forward>
+// `forward(stub, client_context, done)` and relays the answer, which then
+// names this member in its header (as etcd does) and carries an etcd error
+// if the leader could not be reached.
+template <typename Service, typename Response, typename Propose, typename Forward>
 void OnLeader(ServerContext* ctx, grpc::CallbackServerContext* c, grpc::ServerUnaryReactor* reactor,
-              Propose propose, Forward forward) {
+              Response* resp, Propose propose, Forward forward) {
   const bool forwarded = c->client_metadata().count(kForwardedKey) > 0;
-  ctx->host()->Post([ctx, reactor, forwarded, propose, forward](node::Node& n) mutable {
+  ctx->host()->Post([ctx, reactor, resp, forwarded, propose, forward](node::Node& n) mutable {
     if (n.IsLeader()) return propose(n);
     std::optional<std::string> address;
     if (n.leader() != kNoNode && !forwarded) address = ctx->ClientAddressOf(n.leader());
@@ -37,7 +39,13 @@ void OnLeader(ServerContext* ctx, grpc::CallbackServerContext* c, grpc::ServerUn
     auto* call = new Call;
     call->context.AddMetadata(kForwardedKey, "1");
     call->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    forward(stub.get(), &call->context, [reactor, call](grpc::Status s) {
+    forward(stub.get(), &call->context, [ctx, reactor, resp, call](grpc::Status s) {
+      if (s.ok()) {
+        resp->mutable_header()->set_member_id(ctx->config().self_id.value());
+      } else if (s.error_message().rfind("etcdserver:", 0) != 0) {
+        // The leader went away under us: say it as etcd clients expect.
+        s = grpc::Status(grpc::StatusCode::UNAVAILABLE, "etcdserver: leader changed");
+      }
       reactor->Finish(s);
       delete call;
     });
@@ -45,7 +53,7 @@ void OnLeader(ServerContext* ctx, grpc::CallbackServerContext* c, grpc::ServerUn
 }
 
 // Proposes `command` and answers: an apply error as etcd's gRPC error, else
-// `fill(result)` fills the response body and the header is set.
+// the header is set and `fill(result)` fills the response body.
 // REQUIRES: on the node loop, as the leader.
 template <typename Response, typename Fill>
 void ProposeAndReply(ServerContext* ctx, node::Node& n, grpc::ServerUnaryReactor* reactor,
@@ -54,8 +62,8 @@ void ProposeAndReply(ServerContext* ctx, node::Node& n, grpc::ServerUnaryReactor
   n.Propose(std::move(command), [ctx, &n, reactor, resp, start, fill](const state::ApplyResult& r) {
     ctx->ObserveProposal(start);
     if (!r.status.ok()) return reactor->Finish(ToGrpc(r.status));
-    fill(r);
     ctx->FillHeader(n, r.revision, resp->mutable_header());
+    fill(r);  // after the header: a fill may copy it (transaction sub-responses)
     reactor->Finish(grpc::Status::OK);
   });
 }

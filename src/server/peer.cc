@@ -78,6 +78,11 @@ void PeerDirectory::Learn(NodeId id, PeerInfo info) {
   peers_[id] = std::move(info);
 }
 
+std::map<NodeId, PeerInfo> PeerDirectory::All() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return peers_;
+}
+
 std::optional<PeerInfo> PeerDirectory::Find(NodeId id) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = peers_.find(id);
@@ -144,12 +149,30 @@ class PeerTransport::Sender {
       ctx_ = ctx.get();
     }
     auto stream = stub->Stream(ctx.get());
-    bool healthy = true;
+    // Introduce ourselves at once (name and client URLs), so that every
+    // member learns every other's client endpoints even if Raft never has
+    // a message for that peer.
+    raftpb::MessageBatch hello;
+    hello.set_from(owner_->self_.value());
+    hello.set_cluster_id(owner_->cluster_id_);
+    hello.set_name(owner_->self_name_);
+    for (const std::string& u : owner_->client_urls_) hello.add_client_urls(u);
+    for (const auto& [id, info] : owner_->directory_->All()) {
+      if (id == peer_) continue;
+      raftpb::MemberInfo* m = hello.add_known();
+      m->set_id(id.value());
+      m->set_name(info.name);
+      for (const std::string& u : info.client_urls) m->add_client_urls(u);
+    }
+    bool healthy = stream->Write(hello);
     while (healthy) {
       std::vector<raft::Message> batch;
       {
         std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+        // An idle stream says hello every second: that notices a peer that
+        // restarted (the write fails, we reconnect) and tells it our client
+        // URLs again.
+        cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_ || !queue_.empty(); });
         if (stop_) break;
         while (!queue_.empty() && batch.size() < kMaxBatchMessages) {
           batch.push_back(std::move(queue_.front()));
@@ -170,7 +193,7 @@ class PeerTransport::Sender {
         }
         ToProto(m, out.add_messages());
       }
-      if (out.messages_size() > 0 && !stream->Write(out)) {
+      if ((out.messages_size() > 0 || batch.empty()) && !stream->Write(out)) {
         healthy = false;
         owner_->report_(peer_, false, false);
       }
@@ -218,11 +241,13 @@ class PeerTransport::Sender {
 };
 
 PeerTransport::PeerTransport(NodeId self, std::string self_name, uint64_t cluster_id,
-                             std::vector<std::string> client_urls, Report report)
+                             std::vector<std::string> client_urls, const PeerDirectory* directory,
+                             Report report)
     : self_(self),
       self_name_(std::move(self_name)),
       cluster_id_(cluster_id),
       client_urls_(std::move(client_urls)),
+      directory_(directory),
       report_(std::move(report)) {}
 
 PeerTransport::~PeerTransport() { Stop(); }
@@ -264,6 +289,13 @@ grpc::Status PeerService::Stream(
     directory_->Learn(
         NodeId(batch.from()),
         PeerInfo{batch.name(), {batch.client_urls().begin(), batch.client_urls().end()}});
+    for (const raftpb::MemberInfo& m : batch.known()) {
+      // What the sender heard from that member; the member's own word, when
+      // it arrives, replaces it.
+      if (m.id() == 0 || m.id() == batch.from() || directory_->Find(NodeId(m.id()))) continue;
+      directory_->Learn(NodeId(m.id()),
+                        PeerInfo{m.name(), {m.client_urls().begin(), m.client_urls().end()}});
+    }
     for (const raftpb::Message& pm : batch.messages()) {
       Result<raft::Message> m = FromProto(pm);
       if (m.ok()) deliver_(std::move(m).value());

@@ -45,6 +45,7 @@ class PeerDirectory {
  public:
   void Learn(NodeId id, PeerInfo info);
   std::optional<PeerInfo> Find(NodeId id) const;
+  std::map<NodeId, PeerInfo> All() const;
 
  private:
   mutable std::mutex mu_;
@@ -56,7 +57,8 @@ class PeerTransport final : public node::Transport {
   using Report = std::function<void(NodeId peer, bool snapshot, bool ok)>;
 
   PeerTransport(NodeId self, std::string self_name, uint64_t cluster_id,
-                std::vector<std::string> client_urls, Report report);
+                std::vector<std::string> client_urls, const PeerDirectory* directory,
+                Report report);
   ~PeerTransport() override;
 
   // Adds (or replaces) a peer's address ("host:port").
@@ -70,6 +72,7 @@ class PeerTransport final : public node::Transport {
   std::string self_name_;
   uint64_t cluster_id_;
   std::vector<std::string> client_urls_;
+  const PeerDirectory* directory_;
   Report report_;
   std::mutex mu_;
   std::map<NodeId, std::unique_ptr<Sender>> senders_;  // guarded by mu_

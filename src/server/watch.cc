@@ -6,7 +6,6 @@ namespace warden::server {
 
 namespace {
 constexpr size_t kHistoryBatch = 1000;
-constexpr char kCompactedReason[] = "mvcc: required revision has been compacted";
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -37,11 +36,16 @@ void WatchHub::Create(node::Node& n, WatchStream* stream,
   }
   const int64_t start = req.start_revision();
   if (start > 0 && start < kv.compact_revision()) {
-    // etcd's answer for a start revision that was compacted away.
-    created.set_canceled(true);
-    created.set_compact_revision(kv.compact_revision());
-    created.set_cancel_reason(kCompactedReason);
+    // etcd's answer for a start revision that was compacted away: created,
+    // then a separate cancel carrying the compacted revision (clients turn
+    // that into their "required revision has been compacted" error).
     stream->Send(std::move(created));
+    etcdserverpb::WatchResponse canceled;
+    ctx_->FillHeader(n, 0, canceled.mutable_header());
+    canceled.set_watch_id(id);
+    canceled.set_canceled(true);
+    canceled.set_compact_revision(kv.compact_revision());
+    stream->Send(std::move(canceled));
     return;
   }
   stream->Send(std::move(created));
@@ -99,7 +103,6 @@ void WatchHub::SendHistory(node::Node& n, Watcher& w) {
       resp.set_watch_id(w.id);
       resp.set_canceled(true);
       resp.set_compact_revision(kv.compact_revision());
-      resp.set_cancel_reason(kCompactedReason);
       WatchStream* stream = w.stream;
       watchers_.erase({w.stream, w.id});
       stream->Send(std::move(resp));
