@@ -5,13 +5,13 @@
 
 namespace warden::server {
 
-Result<int64_t> ParseRetentionMs(const std::string& text) {
+Result<int64_t> ParseDurationMs(const std::string& text) {
   if (text.empty()) return 0;
   size_t digits = 0;
   while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
   if (digits == 0 || digits > 12) {
     return Status::InvalidArgument(
-        "invalid --auto-compaction-retention \"" + text +
+        "invalid duration \"" + text +
         "\": want hours (\"1\") or a duration (\"30m\", \"90s\", \"2h\")");
   }
   const int64_t n = std::stoll(text.substr(0, digits));
@@ -19,7 +19,7 @@ Result<int64_t> ParseRetentionMs(const std::string& text) {
   if (unit.empty() || unit == "h") return n * 3600 * 1000;
   if (unit == "m") return n * 60 * 1000;
   if (unit == "s") return n * 1000;
-  return Status::InvalidArgument("invalid unit in --auto-compaction-retention \"" + text + "\"");
+  return Status::InvalidArgument("invalid unit in duration \"" + text + "\"");
 }
 
 void AutoCompactor::Start() {

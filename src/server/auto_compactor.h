@@ -18,8 +18,9 @@
 
 namespace warden::server {
 
-// "1" (hours, as etcd) or a duration with a unit: "30m", "90s", "2h". 0 = off.
-Result<int64_t> ParseRetentionMs(const std::string& text);
+// A duration flag: "1" (hours, as etcd's retention) or with a unit: "30m",
+// "90s", "2h". 0 = off.
+Result<int64_t> ParseDurationMs(const std::string& text);
 
 class AutoCompactor {
  public:

@@ -81,6 +81,8 @@ Status ApplyValue(ServerConfig* c, const std::string& key, const std::string& va
   } else if (key == "max-txn-ops") {
     if (Status s = to_int(&n); !s.ok()) return s;
     c->max_txn_ops = static_cast<uint64_t>(n);
+  } else if (key == "experimental-watch-progress-notify-interval") {
+    c->watch_progress_notify_interval = value;
   } else if (key == "experimental-lease-reads") {
     c->lease_reads = value == "true" || value == "1";
   } else {
@@ -105,7 +107,8 @@ const char* const kKeys[] = {"name",
                              "listen-metrics-urls",
                              "max-request-bytes",
                              "max-txn-ops",
-                             "experimental-lease-reads"};
+                             "experimental-lease-reads",
+                             "experimental-watch-progress-notify-interval"};
 
 std::string EnvName(const std::string& key) {
   std::string e = "WARDEN_";

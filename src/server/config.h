@@ -32,6 +32,8 @@ struct ServerConfig {
   std::vector<std::string> listen_metrics_urls;
   uint64_t max_request_bytes = 1536 * 1024;
   uint64_t max_txn_ops = 128;
+  // etcd's --experimental-watch-progress-notify-interval (default 10m).
+  std::string watch_progress_notify_interval = "10m";
   // Leader lease reads: only when clocks are trusted to run at the same rate.
   bool lease_reads = false;
   // Planted bugs for the chaos harness (never in production).

@@ -32,6 +32,22 @@ void AwaitLeader(ServerContext* ctx, grpc::ServerUnaryReactor* reactor,
 
 }  // namespace
 
+grpc::ServerUnaryReactor* MaintenanceService::Hash(grpc::CallbackServerContext* c,
+                                                   const etcdserverpb::HashRequest*,
+                                                   etcdserverpb::HashResponse* resp) {
+  auto* reactor = c->DefaultReactor();
+  ServerContext* ctx = ctx_;
+  // etcd hashes its whole backend; ours is the digest of everything
+  // replicated (key space with history position, leases), equal on members
+  // that applied the same log.
+  ctx_->host()->Post([ctx, reactor, resp](node::Node& n) {
+    resp->set_hash(n.state().Digest());
+    ctx->FillHeader(n, 0, resp->mutable_header());
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
 grpc::ServerUnaryReactor* MaintenanceService::MoveLeader(grpc::CallbackServerContext* c,
                                                          const etcdserverpb::MoveLeaderRequest* req,
                                                          etcdserverpb::MoveLeaderResponse* resp) {

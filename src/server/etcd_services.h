@@ -113,6 +113,9 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
   grpc::ServerUnaryReactor* Alarm(grpc::CallbackServerContext* c,
                                   const etcdserverpb::AlarmRequest* req,
                                   etcdserverpb::AlarmResponse* resp) override;
+  grpc::ServerUnaryReactor* Hash(grpc::CallbackServerContext* c,
+                                 const etcdserverpb::HashRequest* req,
+                                 etcdserverpb::HashResponse* resp) override;
   grpc::ServerUnaryReactor* MoveLeader(grpc::CallbackServerContext* c,
                                        const etcdserverpb::MoveLeaderRequest* req,
                                        etcdserverpb::MoveLeaderResponse* resp) override;

@@ -60,10 +60,13 @@ int Run(int argc, char** argv) {
     return 2;
   }
   ServerConfig config = std::move(parsed).value();
-  Result<int64_t> retention_ms = ParseRetentionMs(config.auto_compaction_retention);
-  if (!retention_ms.ok()) {
-    std::fprintf(stderr, "warden: %s\n", retention_ms.status().message().c_str());
-    return 2;
+  Result<int64_t> retention_ms = ParseDurationMs(config.auto_compaction_retention);
+  Result<int64_t> progress_ms = ParseDurationMs(config.watch_progress_notify_interval);
+  for (const Result<int64_t>* r : {&retention_ms, &progress_ms}) {
+    if (!r->ok()) {
+      std::fprintf(stderr, "warden: %s\n", r->status().message().c_str());
+      return 2;
+    }
   }
   g_name = config.name;
 
@@ -180,6 +183,7 @@ int Run(int argc, char** argv) {
       watch_hub.OnEvents(n, events, revision);
     });
   });
+  watch_hub.StartProgressNotify(&host, *progress_ms);
   AutoCompactor compactor(&host, *retention_ms);
   compactor.Start();
   std::vector<std::string> metrics_addresses;

@@ -30,6 +30,7 @@ void WatchHub::Create(node::Node& n, WatchStream* stream,
   w.stream = stream;
   w.range = state::KeyRange{req.key(), req.range_end()};
   w.prev_kv = req.prev_kv();
+  w.progress_notify = req.progress_notify();
   for (int f : req.filters()) {
     if (f == etcdserverpb::WatchCreateRequest::NOPUT) w.no_put = true;
     if (f == etcdserverpb::WatchCreateRequest::NODELETE) w.no_delete = true;
@@ -121,6 +122,21 @@ void WatchHub::OnEvents(node::Node& n, const std::vector<state::Event>& events, 
     if (w.lagging || w.next_revision > revision) continue;
     SendEvents(n, w, events);
   }
+}
+
+void WatchHub::StartProgressNotify(NodeHost* host, int64_t interval_ms) {
+  if (interval_ms <= 0) return;
+  host->PostAfter(interval_ms, [this, host, interval_ms](node::Node& n) {
+    const int64_t current = n.state().kv().current_revision();
+    for (auto& [key, w] : watchers_) {
+      if (!w.progress_notify || w.lagging || w.next_revision <= current) continue;
+      etcdserverpb::WatchResponse resp;
+      ctx_->FillHeader(n, 0, resp.mutable_header());
+      resp.set_watch_id(w.id);
+      w.stream->Send(std::move(resp));
+    }
+    StartProgressNotify(host, interval_ms);
+  });
 }
 
 void WatchHub::CatchUp(node::Node& n, WatchStream* stream) {

@@ -42,6 +42,7 @@ class WatchHub {
     // The next revision this watcher needs; live events below it are old.
     int64_t next_revision = 0;
     bool lagging = false;  // its stream is too slow: catch up from history
+    bool progress_notify = false;
   };
 
   explicit WatchHub(ServerContext* ctx) : ctx_(ctx) {}
@@ -54,6 +55,10 @@ class WatchHub {
   void OnEvents(node::Node& n, const std::vector<state::Event>& events, int64_t revision);
   // A slow stream drained its queue: catch its lagging watchers up.
   void CatchUp(node::Node& n, WatchStream* stream);
+  // Every `interval_ms`, tells each caught-up watcher that asked for
+  // progress_notify the current revision (an empty response), so an idle
+  // client knows how far it has seen. Runs on the node loop.
+  void StartProgressNotify(NodeHost* host, int64_t interval_ms);
   size_t watcher_count() const { return watchers_.size(); }
 
  private:
