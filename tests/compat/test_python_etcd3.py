@@ -526,6 +526,9 @@ class PythonEtcd3Test(ClusterTestCase):
         r1 = self.cl.put(k, "1").header.revision
         r2 = self.cl.put(k, "2").header.revision
         self.cl.compact(r2)
+        # The client's member may not have applied the compaction yet (etcd
+        # has the same race); a linearizable read there waits until it has.
+        self.cl.get(k)
         q = queue.Queue()
         t0 = time.monotonic()
         try:
