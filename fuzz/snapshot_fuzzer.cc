@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 
+#include "fuzz/fuzz_input.h"
 #include "fuzz/mem_env.h"
 #include "src/base/check.h"
 #include "src/base/coding.h"
@@ -25,32 +26,6 @@
 
 namespace warden::storage::fuzzing {
 namespace {
-
-class Input {
- public:
-  Input(const uint8_t* data, size_t size) : in_(reinterpret_cast<const char*>(data), size) {}
-  uint8_t Byte() {
-    if (in_.empty()) return 0;
-    const auto b = static_cast<uint8_t>(in_[0]);
-    in_.remove_prefix(1);
-    return b;
-  }
-  uint32_t U16() { return Byte() | (static_cast<uint32_t>(Byte()) << 8); }
-  std::string Take(size_t n) {
-    n = std::min(n, in_.size());
-    std::string s(in_.substr(0, n));
-    in_.remove_prefix(n);
-    return s;
-  }
-  std::string_view Rest() {
-    std::string_view r = in_;
-    in_ = {};
-    return r;
-  }
-
- private:
-  std::string_view in_;
-};
 
 void DecodeAndCheckCanonical(std::string_view file) {
   Result<raft::Snapshot> s = DecodeSnapshotFile(file);
@@ -61,22 +36,22 @@ void DecodeAndCheckCanonical(std::string_view file) {
   WARDEN_CHECK_MSG(EncodeSnapshotFile(*s) == file, "an accepted file is not canonical");
 }
 
-void ModeRaw(Input& in) { DecodeAndCheckCanonical(in.Rest()); }
+void ModeRaw(FuzzInput& in) { DecodeAndCheckCanonical(in.Rest()); }
 
-void ModeFixed(Input& in) {
+void ModeFixed(FuzzInput& in) {
   std::string file("WRDNSNAP");
   file.append(in.Rest());
   PutFixed32(&file, crc32c::Value(file.data() + 8, file.size() - 8));
   DecodeAndCheckCanonical(file);
 }
 
-std::vector<NodeId> Ids(Input& in) {
+std::vector<NodeId> Ids(FuzzInput& in) {
   std::vector<NodeId> ids(in.Byte() % 8);
   for (NodeId& id : ids) id = NodeId(in.U16());
   return ids;
 }
 
-void ModeOracle(Input& in) {
+void ModeOracle(FuzzInput& in) {
   raft::Snapshot s;
   s.metadata.index = Index(1 + in.U16());
   s.metadata.term = Term(in.U16());
@@ -137,7 +112,7 @@ void ModeOracle(Input& in) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace warden::storage::fuzzing;
-  Input in(data, size);
+  FuzzInput in(data, size);
   switch (in.Byte() % 3) {
     case 0: ModeRaw(in); break;
     case 1: ModeFixed(in); break;

@@ -24,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fuzz/fuzz_input.h"
 #include "fuzz/mem_env.h"
 #include "src/base/check.h"
 #include "src/base/coding.h"
@@ -35,33 +36,6 @@ namespace warden::storage::fuzzing {
 namespace {
 
 constexpr char kDir[] = "/wal";
-
-// Consumes the fuzz input from the front; past its end every read is zero.
-class Input {
- public:
-  Input(const uint8_t* data, size_t size) : in_(reinterpret_cast<const char*>(data), size) {}
-  uint8_t Byte() {
-    if (in_.empty()) return 0;
-    const auto b = static_cast<uint8_t>(in_[0]);
-    in_.remove_prefix(1);
-    return b;
-  }
-  uint32_t U16() { return Byte() | (static_cast<uint32_t>(Byte()) << 8); }
-  std::string Take(size_t n) {
-    n = std::min(n, in_.size());
-    std::string s(in_.substr(0, n));
-    in_.remove_prefix(n);
-    return s;
-  }
-  std::string_view Rest() {
-    std::string_view r = in_;
-    in_ = {};
-    return r;
-  }
-
- private:
-  std::string_view in_;
-};
 
 std::string Frame(uint8_t type, std::string_view payload) {
   std::string typed(1, static_cast<char>(type));
@@ -169,7 +143,7 @@ void RecoverAndExtend(std::string_view bytes) {
   WARDEN_CHECK(again.base == rw.base);
 }
 
-void ModeRaw(Input& in) {
+void ModeRaw(FuzzInput& in) {
   const std::string_view bytes = in.Rest();
   ScanAll(bytes);
   raft::Entry e;
@@ -181,7 +155,7 @@ void ModeRaw(Input& in) {
   RecoverAndExtend(bytes);
 }
 
-void ModeFramed(Input& in) {
+void ModeFramed(FuzzInput& in) {
   const uint8_t type = in.Byte();
   const std::string_view payload = in.Rest();
   const std::string rec = Frame(type, payload);
@@ -247,7 +221,7 @@ bool SameLog(const RecoveredWal& a, const RecoveredWal& b) {
          (a.entries.empty() || a.base == b.base);
 }
 
-void ModeOracle(Input& in) {
+void ModeOracle(FuzzInput& in) {
   const uint64_t seg_bytes = 512 + in.U16() % 8192;
   MemEnv env;
   {
@@ -341,7 +315,7 @@ void ModeOracle(Input& in) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace warden::storage::fuzzing;
-  Input in(data, size);
+  FuzzInput in(data, size);
   switch (in.Byte() % 3) {
     case 0: ModeRaw(in); break;
     case 1: ModeFramed(in); break;
