@@ -4,7 +4,8 @@ namespace warden::sim {
 
 SimDurableLog::SimDurableLog(SimDisk* disk, std::unique_ptr<raft::MemoryStorage> storage, Rng* rng,
                              bool skip_persist_vote, Hooks hooks)
-    : disk_(disk),
+    : ViewedDurableLog(storage.get()),
+      disk_(disk),
       storage_(std::move(storage)),
       rng_(rng),
       skip_persist_vote_(skip_persist_vote),

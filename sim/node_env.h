@@ -34,7 +34,7 @@
 
 namespace warden::sim {
 
-class SimDurableLog final : public node::DurableLog {
+class SimDurableLog final : public node::ViewedDurableLog {
  public:
   struct Hooks {
     // Entries were appended to the read view (for the log-matching check).
@@ -51,18 +51,6 @@ class SimDurableLog final : public node::DurableLog {
   // `storage` is the view recovered from `disk`.
   SimDurableLog(SimDisk* disk, std::unique_ptr<raft::MemoryStorage> storage, Rng* rng,
                 bool skip_persist_vote, Hooks hooks);
-
-  // raft::Storage: the read view.
-  std::pair<raft::HardState, raft::ConfState> InitialState() const override {
-    return storage_->InitialState();
-  }
-  Result<std::vector<raft::Entry>> Entries(Index lo, Index hi, uint64_t max_bytes) const override {
-    return storage_->Entries(lo, hi, max_bytes);
-  }
-  Result<Term> TermAt(Index i) const override { return storage_->TermAt(i); }
-  Index FirstIndex() const override { return storage_->FirstIndex(); }
-  Index LastIndex() const override { return storage_->LastIndex(); }
-  Result<raft::Snapshot> GetSnapshot() const override { return storage_->GetSnapshot(); }
 
   void Persist(const std::optional<raft::Snapshot>& snapshot,
                const std::vector<raft::Entry>& entries,

@@ -45,4 +45,27 @@ class DurableLog : public raft::Storage {
                                 std::string data) = 0;
 };
 
+// A DurableLog whose reads are answered by an in-memory view it keeps in
+// step with what it persists (the LogStore, a MemoryStorage over a simulated
+// disk): subclasses implement only the writes.
+// REQUIRES: `view` outlives this object.
+class ViewedDurableLog : public DurableLog {
+ public:
+  explicit ViewedDurableLog(const raft::Storage* view) : view_(view) {}
+
+  std::pair<raft::HardState, raft::ConfState> InitialState() const override {
+    return view_->InitialState();
+  }
+  Result<std::vector<raft::Entry>> Entries(Index lo, Index hi, uint64_t max_bytes) const override {
+    return view_->Entries(lo, hi, max_bytes);
+  }
+  Result<Term> TermAt(Index i) const override { return view_->TermAt(i); }
+  Index FirstIndex() const override { return view_->FirstIndex(); }
+  Index LastIndex() const override { return view_->LastIndex(); }
+  Result<raft::Snapshot> GetSnapshot() const override { return view_->GetSnapshot(); }
+
+ private:
+  const raft::Storage* view_;
+};
+
 }  // namespace warden::node

@@ -21,19 +21,9 @@ namespace warden::server {
 
 // node::DurableLog over the LogStore: persists synchronously on the node
 // loop (one fdatasync per Ready covers every proposal batched into it).
-class LogStoreDurableLog final : public node::DurableLog {
+class LogStoreDurableLog final : public node::ViewedDurableLog {
  public:
-  explicit LogStoreDurableLog(storage::LogStore* store) : store_(store) {}
-  std::pair<raft::HardState, raft::ConfState> InitialState() const override {
-    return store_->InitialState();
-  }
-  Result<std::vector<raft::Entry>> Entries(Index lo, Index hi, uint64_t max) const override {
-    return store_->Entries(lo, hi, max);
-  }
-  Result<Term> TermAt(Index i) const override { return store_->TermAt(i); }
-  Index FirstIndex() const override { return store_->FirstIndex(); }
-  Index LastIndex() const override { return store_->LastIndex(); }
-  Result<raft::Snapshot> GetSnapshot() const override { return store_->GetSnapshot(); }
+  explicit LogStoreDurableLog(storage::LogStore* store) : ViewedDurableLog(store), store_(store) {}
   void Persist(const std::optional<raft::Snapshot>& snapshot,
                const std::vector<raft::Entry>& entries,
                const std::optional<raft::HardState>& hard_state, bool sync,

@@ -20,19 +20,9 @@ class FakeClock : public Clock {
 };
 
 // Persists synchronously into a MemoryStorage.
-class MemoryLog : public DurableLog {
+class MemoryLog : public ViewedDurableLog {
  public:
-  MemoryLog() = default;
-  std::pair<raft::HardState, raft::ConfState> InitialState() const override {
-    return mem.InitialState();
-  }
-  Result<std::vector<raft::Entry>> Entries(Index lo, Index hi, uint64_t max) const override {
-    return mem.Entries(lo, hi, max);
-  }
-  Result<Term> TermAt(Index i) const override { return mem.TermAt(i); }
-  Index FirstIndex() const override { return mem.FirstIndex(); }
-  Index LastIndex() const override { return mem.LastIndex(); }
-  Result<raft::Snapshot> GetSnapshot() const override { return mem.GetSnapshot(); }
+  MemoryLog() : ViewedDurableLog(&mem) {}
   void Persist(const std::optional<raft::Snapshot>& snap, const std::vector<raft::Entry>& entries,
                const std::optional<raft::HardState>& hs, bool,
                std::function<void(const Status&)> done) override {
