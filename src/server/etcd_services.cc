@@ -209,7 +209,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Status(grpc::CallbackServerContext
     resp->set_raftindex(s.commit.value());
     resp->set_raftterm(s.term.value());
     resp->set_raftappliedindex(n.state().applied_index().value());
-    const int64_t size = static_cast<int64_t>(n.state().Serialize().size());
+    const auto size = static_cast<int64_t>(n.state().kv().retained_bytes());
     resp->set_dbsize(size);
     resp->set_dbsizeinuse(size);
     const auto& learners = s.conf_state.learners;

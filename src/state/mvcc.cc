@@ -138,6 +138,7 @@ std::optional<KeyValue> MvccStore::Put(const std::string& key, const std::string
     v.create = main;
     v.version = 1;
   }
+  retained_bytes_ += VersionBytes(key, v);
   versions.push_back(std::move(v));
   change_log_.push_back(Change{main, sub, key});
   Event e;
@@ -166,6 +167,7 @@ std::vector<KeyValue> MvccStore::DeleteRange(const KeyRange& range) {
     t.main = main;
     t.sub = NextSub();
     t.tombstone = true;
+    retained_bytes_ += VersionBytes(key, t);
     versions.push_back(t);
     change_log_.push_back(Change{main, t.sub, key});
     Event e;
@@ -203,6 +205,8 @@ Status MvccStore::Compact(int64_t revision) {
       auto latest = std::prev(first_after);
       if (!(latest->tombstone && latest->main < revision)) keep_from = latest;
     }
+    for (auto v = versions.begin(); v != keep_from; ++v)
+      retained_bytes_ -= VersionBytes(it->first, *v);
     versions.erase(versions.begin(), keep_from);
     it = versions.empty() ? keys_.erase(it) : std::next(it);
   }
@@ -329,6 +333,7 @@ Result<MvccStore> MvccStore::Deserialize(std::string_view data) {
           std::pair(versions.back().main, versions.back().sub) >= std::pair(v.main, v.sub)) {
         return Status::Corruption("key space snapshot versions out of order");
       }
+      s.retained_bytes_ += VersionBytes(key, v);
       versions.push_back(std::move(v));
       s.change_log_.push_back(Change{versions.back().main, versions.back().sub, std::string(key)});
     }

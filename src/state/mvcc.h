@@ -89,6 +89,9 @@ class MvccStore {
   int64_t current_revision() const { return current_revision_; }
   int64_t compact_revision() const { return compact_revision_; }
   size_t key_count() const { return keys_.size(); }
+  // Bytes held by retained versions (keys, values and per-version fields), kept
+  // up to date as versions come and go: the "database size" of Status.
+  uint64_t retained_bytes() const { return retained_bytes_; }
 
   // Inside a write transaction, a read at revision 0 sees the transaction's
   // own writes so far (etcd's txn read-your-writes).
@@ -150,11 +153,15 @@ class MvccStore {
     return writing_ && txn_sub_ > 0 ? current_revision_ + 1 : current_revision_;
   }
   int64_t NextSub();
+  static uint64_t VersionBytes(std::string_view key, const Version& v) {
+    return key.size() + v.value.size() + 6 * sizeof(int64_t);
+  }
 
   std::map<std::string, std::vector<Version>, std::less<>> keys_;
   std::deque<Change> change_log_;
   int64_t current_revision_ = 1;  // etcd starts at 1
   int64_t compact_revision_ = 0;
+  uint64_t retained_bytes_ = 0;
   // The open write transaction.
   bool writing_ = false;
   int64_t txn_sub_ = 0;

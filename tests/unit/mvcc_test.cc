@@ -288,6 +288,21 @@ TEST(MvccTest, SerializeRoundTripPreservesHistoryAndEvents) {
   EXPECT_EQ(copy->EventsSince(3, All(), 100)->size(), s.EventsSince(3, All(), 100)->size());
 }
 
+TEST(MvccTest, RetainedBytesFollowWritesCompactionAndRestore) {
+  MvccStore s;
+  EXPECT_EQ(s.retained_bytes(), 0u);
+  Put(s, "a", "1");
+  const uint64_t one = s.retained_bytes();
+  EXPECT_GT(one, 0u);
+  Put(s, "a", "2");
+  EXPECT_EQ(s.retained_bytes(), 2 * one);  // history is retained
+  ASSERT_TRUE(s.Compact(s.current_revision()).ok());
+  EXPECT_EQ(s.retained_bytes(), one);  // the superseded version is gone
+  Result<MvccStore> copy = MvccStore::Deserialize(s.Serialize());
+  ASSERT_TRUE(copy.ok());
+  EXPECT_EQ(copy->retained_bytes(), s.retained_bytes());
+}
+
 TEST(MvccTest, DeserializeRejectsDamage) {
   MvccStore s;
   Put(s, "a", "1");
