@@ -180,21 +180,14 @@ void Node::ApplyEntry(const raft::Entry& e) {
   state::ApplyResult r = state_.Apply(e.index, e.data);
   if (apply_observer_) apply_observer_(e);
   if (!r.events.empty() && event_sink_) event_sink_(r.events, r.revision);
-  if (IsLeader() && r.status.ok()) {
-    if (r.type == state::CommandType::kLeaseGrant) {
-      // A lease granted in this term counts from now.
-      for (const auto& [id, lease] : state_.leases().all()) {
-        if (!lease_clocks_.count(id)) {
-          lease_clocks_[id].deadline_ms = clock_->NowMs() + lease.ttl_seconds * 1000;
-        }
-      }
-    }
+  if (r.status.ok() && r.type == state::CommandType::kLeaseGrant && IsLeader()) {
+    // A lease granted in this term counts from now.
+    const state::Lease* lease = state_.leases().Find(r.lease_id);
+    auto [clock, inserted] = lease_clocks_.try_emplace(r.lease_id);
+    if (inserted && lease != nullptr)
+      clock->second.deadline_ms = clock_->NowMs() + lease->ttl_seconds * 1000;
   }
-  if (r.type == state::CommandType::kLeaseRevoke || r.type == state::CommandType::kLeaseGrant) {
-    for (auto it = lease_clocks_.begin(); it != lease_clocks_.end();) {
-      it = state_.leases().Exists(it->first) ? std::next(it) : lease_clocks_.erase(it);
-    }
-  }
+  if (r.status.ok() && r.type == state::CommandType::kLeaseRevoke) lease_clocks_.erase(r.lease_id);
   auto it = proposals_.find(r.proposal_id);
   if (r.proposal_id != 0 && it != proposals_.end()) {
     ProposeDone done = std::move(it->second.done);

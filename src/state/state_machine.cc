@@ -27,6 +27,7 @@ ApplyResult StateMachine::Apply(Index index, std::string_view data) {
   const Command& c = *decoded;
   r.type = c.type;
   r.proposal_id = c.proposal_id;
+  r.lease_id = c.lease_id;
   switch (c.type) {
     case CommandType::kTxn: {
       ApplyResult t = ApplyTxnCommand(c);
@@ -40,6 +41,7 @@ ApplyResult StateMachine::Apply(Index index, std::string_view data) {
       ApplyResult t = ApplyLeaseRevoke(c);
       t.type = r.type;
       t.proposal_id = r.proposal_id;
+      t.lease_id = r.lease_id;
       return t;
     }
     case CommandType::kLeaseCheckpoint:

@@ -30,6 +30,7 @@ struct ApplyResult {
   CommandType type = CommandType::kTxn;
   uint64_t proposal_id = 0;
   int64_t revision = 0;  // the key space revision after this entry
+  int64_t lease_id = 0;  // kLeaseGrant, kLeaseRevoke: the lease it concerned
   TxnResult txn;
   std::vector<Event> events;  // to notify watchers, in order
 };
