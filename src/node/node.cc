@@ -172,6 +172,30 @@ void Node::FinishReady() {
 
 void Node::ApplyEntry(const raft::Entry& e) {
   if (e.index <= state_.applied_index()) return;  // covered by a snapshot
+  if (e.type == raft::EntryType::kConfChange) {
+    raft::ConfChange cc;
+    for (auto it = conf_changes_.begin(); it != conf_changes_.end(); ++it) {
+      if (it->data != e.data) continue;
+      ReadDone done = std::move(it->done);
+      conf_changes_.erase(it);
+      done(Status::Ok());
+      break;
+    }
+    if (raft::ConfChange::Decode(e.data, &cc)) {
+      state_.ApplyConfChange(e.index, cc);
+      for (const raft::ConfChangeSingle& c : cc.changes) {
+        if (c.type == raft::ConfChangeType::kRemoveNode && c.node == config_.raft.id) {
+          removed_ = true;
+        } else if (c.node == config_.raft.id) {
+          removed_ = false;  // added again
+        }
+      }
+    } else {
+      state_.Skip(e.index);
+    }
+    if (apply_observer_) apply_observer_(e);
+    return;
+  }
   if (e.type != raft::EntryType::kNormal || e.data.empty()) {
     state_.Skip(e.index);
     if (apply_observer_) apply_observer_(e);
@@ -241,9 +265,29 @@ void Node::ExpireWaiters() {
       ++it;
     }
   }
+  for (auto it = conf_changes_.begin(); it != conf_changes_.end();) {
+    if (it->deadline_ms <= now) {
+      ReadDone done = std::move(it->done);
+      it = conf_changes_.erase(it);
+      done(Timeout());
+    } else {
+      ++it;
+    }
+  }
+}
+
+void Node::ProposeConfChange(const raft::ConfChange& cc, ReadDone done) {
+  if (!disk_failure_.ok()) return done(disk_failure_);
+  if (Status s = raw_->ProposeConfChange(cc); !s.ok()) return done(s);
+  conf_changes_.push_back(
+      {cc.Encode(), std::move(done), clock_->NowMs() + config_.request_timeout_ms});
+  Process();
 }
 
 void Node::FailAll(const Status& s) {
+  auto changes = std::move(conf_changes_);
+  conf_changes_.clear();
+  for (PendingConfChange& c : changes) c.done(s);
   auto proposals = std::move(proposals_);
   proposals_.clear();
   for (auto& [id, p] : proposals) p.done(ErrorResult(s));

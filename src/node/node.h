@@ -74,6 +74,10 @@ class Node {
   Result<int64_t> LeaseRemainingMs(int64_t lease_id) const;
 
   Status ProposeConfChange(const raft::ConfChange& cc) { return raw_->ProposeConfChange(cc); }
+  // Proposes a membership change; `done` runs once, when this member applies
+  // it (the new configuration is then in joint consensus, which the leader
+  // leaves by itself), or with an error: refused, kTimeout.
+  void ProposeConfChange(const raft::ConfChange& cc, ReadDone done);
   void TransferLeader(NodeId target) { raw_->TransferLeader(target); }
   void ReportUnreachable(NodeId peer) { raw_->ReportUnreachable(peer); }
   void ReportSnapshot(NodeId peer, bool ok) { raw_->ReportSnapshot(peer, ok); }
@@ -101,6 +105,8 @@ class Node {
   // Set after a persistence failure: the member stops taking part in Raft
   // and refuses writes; serializable reads keep working.
   const Status& disk_failure() const { return disk_failure_; }
+  // Set once a committed membership change removed this member.
+  bool removed() const { return removed_; }
 
  private:
   struct PendingProposal {
@@ -111,6 +117,11 @@ class Node {
     ReadDone done;
     int64_t deadline_ms;
     std::optional<Index> index;  // known once the read state arrives
+  };
+  struct PendingConfChange {
+    std::string data;  // the entry's bytes, to recognize it when applied
+    ReadDone done;
+    int64_t deadline_ms;
   };
   struct LeaseClock {
     int64_t deadline_ms = 0;
@@ -134,6 +145,8 @@ class Node {
   void ProposeInternal(state::Command command);
 
   NodeConfig config_;
+  bool removed_ = false;
+  std::vector<PendingConfChange> conf_changes_;
   DurableLog* log_;
   Transport* transport_;
   Clock* clock_;

@@ -61,6 +61,7 @@ class Raft {
   NodeId leader() const { return lead_; }
   Role role() const { return role_; }
   NodeId lead_transferee() const { return lead_transferee_; }
+  const std::map<NodeId, Progress>& progress() const { return progress_; }
 
  private:
   // Role transitions.

@@ -146,6 +146,9 @@ NodeStatus RawNode::GetStatus() const {
   s.last_index = raft_->log().LastIndex();
   s.conf_state = raft_->conf_state();
   s.lead_transferee = raft_->lead_transferee();
+  if (raft_->role() == Role::kLeader) {
+    for (const auto& [id, pr] : raft_->progress()) s.match[id] = pr.match();
+  }
   return s;
 }
 

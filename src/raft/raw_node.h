@@ -29,6 +29,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -107,6 +108,8 @@ struct NodeStatus {
   Index last_index;
   ConfState conf_state;
   NodeId lead_transferee;
+  // Leader only: how far each member's log is known to match the leader's.
+  std::map<NodeId, Index> match;
 };
 
 class Raft;  // the implementation, in raft.h

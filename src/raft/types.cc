@@ -4,12 +4,14 @@
 
 namespace warden::raft {
 
-// ConfChange encoding (replicated format, version 1; DO NOT CHANGE without a
-// new version byte): [version=1][count u32 LE] then per change
-// [type u8][node u64 LE].
+// ConfChange encoding (replicated format; DO NOT CHANGE an existing version):
+//   version 1: [1][count u32 LE] then per change [type u8][node u64 LE]
+//   version 2: version 1's body with [2] first, then [context_len u32 LE][context]
+// A change without a context is written as version 1, so the entries written
+// before contexts existed keep their bytes.
 std::string ConfChange::Encode() const {
   std::string out;
-  out.push_back(1);
+  out.push_back(context.empty() ? 1 : 2);
   const uint32_t n = static_cast<uint32_t>(changes.size());
   out.append(reinterpret_cast<const char*>(&n), sizeof n);
   for (const ConfChangeSingle& c : changes) {
@@ -17,14 +19,28 @@ std::string ConfChange::Encode() const {
     const uint64_t id = c.node.value();
     out.append(reinterpret_cast<const char*>(&id), sizeof id);
   }
+  if (!context.empty()) {
+    const uint32_t len = static_cast<uint32_t>(context.size());
+    out.append(reinterpret_cast<const char*>(&len), sizeof len);
+    out.append(context);
+  }
   return out;
 }
 
 bool ConfChange::Decode(const std::string& data, ConfChange* out) {
-  if (data.size() < 5 || data[0] != 1) return false;
+  if (data.size() < 5 || (data[0] != 1 && data[0] != 2)) return false;
+  const bool has_context = data[0] == 2;
   uint32_t n = 0;
   std::memcpy(&n, data.data() + 1, sizeof n);
-  if (data.size() != 5 + static_cast<uint64_t>(n) * 9) return false;
+  const uint64_t body = 5 + static_cast<uint64_t>(n) * 9;
+  if (has_context ? data.size() < body + 4 : data.size() != body) return false;
+  out->context.clear();
+  if (has_context) {
+    uint32_t len = 0;
+    std::memcpy(&len, data.data() + body, sizeof len);
+    if (data.size() != body + 4 + len || len == 0) return false;
+    out->context = data.substr(body + 4);
+  }
   out->changes.clear();
   size_t pos = 5;
   for (uint32_t i = 0; i < n; ++i) {

@@ -67,6 +67,9 @@ struct ConfChangeSingle {
 // so there is one code path to get right.
 struct ConfChange {
   std::vector<ConfChangeSingle> changes;
+  // Opaque to Raft: the server's description of an added member (its peer
+  // URLs), applied to the member table with the change.
+  std::string context;
 
   bool IsLeaveJoint() const { return changes.empty(); }
   std::string Encode() const;

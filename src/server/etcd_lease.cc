@@ -35,12 +35,12 @@ int64_t NewLeaseId(const node::Node& n) {
 }  // namespace
 
 std::optional<std::string> ServerContext::PeerAddressOf(NodeId id) const {
-  for (const ServerConfig::Member& m : config_->members) {
-    if (m.id != id || m.peer_urls.empty()) continue;
-    Result<std::string> a = UrlToAddress(m.peer_urls.front());
-    if (a.ok()) return *a;
-  }
-  return std::nullopt;
+  const std::map<NodeId, std::vector<std::string>> members = peers_->Members();
+  auto it = members.find(id);
+  if (it == members.end() || it->second.empty()) return std::nullopt;
+  Result<std::string> a = UrlToAddress(it->second.front());
+  if (!a.ok()) return std::nullopt;
+  return *a;
 }
 
 grpc::ServerUnaryReactor* LeaseService::LeaseGrant(grpc::CallbackServerContext* c,

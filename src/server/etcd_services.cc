@@ -271,35 +271,4 @@ grpc::ServerUnaryReactor* MaintenanceService::Alarm(grpc::CallbackServerContext*
   return reactor;
 }
 
-// ---------------------------------------------------------------------------
-// Cluster
-
-grpc::ServerUnaryReactor* ClusterService::MemberList(grpc::CallbackServerContext* c,
-                                                     const etcdserverpb::MemberListRequest*,
-                                                     etcdserverpb::MemberListResponse* resp) {
-  auto* reactor = c->DefaultReactor();
-  ServerContext* ctx = ctx_;
-  ctx_->host()->Post([ctx, reactor, resp](node::Node& n) {
-    const raft::ConfState cs = n.RaftStatus().conf_state;
-    for (const ServerConfig::Member& m : ctx->config().members) {
-      etcdserverpb::Member* pm = resp->add_members();
-      pm->set_id(m.id.value());
-      pm->set_name(m.name);
-      for (const std::string& u : m.peer_urls) pm->add_peerurls(u);
-      std::vector<std::string> client_urls;
-      if (m.id == ctx->config().self_id) {
-        client_urls = ctx->config().advertise_client_urls;
-      } else if (std::optional<PeerInfo> p = ctx->peers()->Find(m.id)) {
-        client_urls = p->client_urls;
-      }
-      for (const std::string& u : client_urls) pm->add_clienturls(u);
-      pm->set_islearner(std::find(cs.learners.begin(), cs.learners.end(), m.id) !=
-                        cs.learners.end());
-    }
-    ctx->FillHeader(n, 0, resp->mutable_header());
-    reactor->Finish(grpc::Status::OK);
-  });
-  return reactor;
-}
-
 }  // namespace warden::server

@@ -126,12 +126,35 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
   ServerContext* ctx_;
 };
 
+// A member as the cluster sees it: Raft's configuration, with addresses from
+// the replicated member table (or the initial configuration).
+struct MemberView {
+  NodeId id;
+  std::string name;
+  std::vector<std::string> peer_urls;
+  bool learner = false;
+};
+// REQUIRES: on the node loop.
+std::vector<MemberView> CurrentMembers(const ServerConfig& config, const node::Node& n);
+
 class ClusterService final : public etcdserverpb::Cluster::CallbackService {
  public:
   explicit ClusterService(ServerContext* ctx) : ctx_(ctx) {}
   grpc::ServerUnaryReactor* MemberList(grpc::CallbackServerContext* c,
                                        const etcdserverpb::MemberListRequest* req,
                                        etcdserverpb::MemberListResponse* resp) override;
+  grpc::ServerUnaryReactor* MemberAdd(grpc::CallbackServerContext* c,
+                                      const etcdserverpb::MemberAddRequest* req,
+                                      etcdserverpb::MemberAddResponse* resp) override;
+  grpc::ServerUnaryReactor* MemberRemove(grpc::CallbackServerContext* c,
+                                         const etcdserverpb::MemberRemoveRequest* req,
+                                         etcdserverpb::MemberRemoveResponse* resp) override;
+  grpc::ServerUnaryReactor* MemberUpdate(grpc::CallbackServerContext* c,
+                                         const etcdserverpb::MemberUpdateRequest* req,
+                                         etcdserverpb::MemberUpdateResponse* resp) override;
+  grpc::ServerUnaryReactor* MemberPromote(grpc::CallbackServerContext* c,
+                                          const etcdserverpb::MemberPromoteRequest* req,
+                                          etcdserverpb::MemberPromoteResponse* resp) override;
 
  private:
   ServerContext* ctx_;

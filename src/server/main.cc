@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include "src/server/auto_compactor.h"
 #include "src/server/config.h"
@@ -17,6 +18,7 @@
 #include "src/server/node_host.h"
 #include "src/server/peer.h"
 #include "src/server/watch.h"
+#include "src/storage/env.h"
 
 extern char** environ;
 
@@ -39,6 +41,82 @@ void Log(const std::string& line) {
 
 volatile std::sig_atomic_t g_stop = 0;
 void OnSignal(int) { g_stop = 1; }
+
+struct JoinAnswer {
+  NodeId member_id;
+  uint64_t cluster_id = 0;
+  std::map<NodeId, std::vector<std::string>> members;
+};
+
+// --initial-cluster-state existing: asks the other members listed in
+// --initial-cluster (whoever answers first) for this member's id and the
+// cluster id. Refused when no member has our peer URLs (MemberAdd first).
+Result<JoinAnswer> JoinCluster(const ServerConfig& config) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  std::string last_error = "no other member is listed in --initial-cluster";
+  for (int round = 0; std::chrono::steady_clock::now() < deadline && round < 600; ++round) {
+    for (const ServerConfig::Member& m : config.members) {
+      if (m.id == config.self_id || m.peer_urls.empty()) continue;
+      Result<std::string> address = UrlToAddress(m.peer_urls.front());
+      if (!address.ok()) continue;
+      auto stub =
+          raftpb::Peer::NewStub(grpc::CreateChannel(*address, grpc::InsecureChannelCredentials()));
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+      raftpb::JoinRequest req;
+      for (const std::string& u : config.initial_advertise_peer_urls) req.add_peer_urls(u);
+      raftpb::JoinResponse resp;
+      grpc::Status st = stub->Join(&ctx, req, &resp);
+      if (st.ok()) {
+        JoinAnswer a;
+        a.member_id = NodeId(resp.member_id());
+        a.cluster_id = resp.cluster_id();
+        for (const auto& pm : resp.members()) {
+          a.members[NodeId(pm.id())] = {pm.peer_urls().begin(), pm.peer_urls().end()};
+        }
+        return a;
+      }
+      if (st.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+        return Status::FailedPrecondition("cannot join the cluster: " + st.error_message());
+      }
+      last_error = m.name + " (" + *address + "): " + st.error_message();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return Status::Unavailable("cannot join the cluster: no member answered within 60 s; last: " +
+                             last_error);
+}
+
+// The member and cluster ids a data directory belongs to, in
+// <data-dir>/member ("member <id> cluster <id>"). Written on first start,
+// read on every later one (a joined member's ids are not derivable from its
+// flags).
+Status KeepIdentity(const std::string& dir, ServerConfig* config) {
+  storage::Env* env = storage::Env::Default();
+  const std::string path = dir + "/member";
+  if (env->FileExists(path)) {
+    Result<std::string> text = env->ReadFile(path);
+    if (!text.ok()) return text.status();
+    unsigned long long member = 0, cluster = 0;
+    if (std::sscanf(text->c_str(), "member %llu cluster %llu", &member, &cluster) != 2 ||
+        member == 0) {
+      return Status::Corruption(path + " is damaged: expected \"member <id> cluster <id>\"");
+    }
+    config->self_id = NodeId(member);
+    config->cluster_id = cluster;
+    return Status::Ok();
+  }
+  const std::string tmp = path + ".tmp";
+  if (env->FileExists(tmp)) (void)env->RemoveFile(tmp);  // from a start that crashed
+  Result<std::unique_ptr<storage::WritableFile>> f = env->OpenForAppend(tmp, 0, 0);
+  if (!f.ok()) return f.status();
+  const std::string text = "member " + std::to_string(config->self_id.value()) + " cluster " +
+                           std::to_string(config->cluster_id) + "\n";
+  if (Status st = (*f)->Append(text); !st.ok()) return st;
+  if (Status st = (*f)->Sync(); !st.ok()) return st;
+  if (Status st = env->RenameFile(tmp, path); !st.ok()) return st;
+  return env->SyncDir(dir);
+}
 
 int Run(int argc, char** argv) {
   std::map<std::string, std::string> env;
@@ -96,14 +174,43 @@ int Run(int argc, char** argv) {
   const bool fresh = (*store)->LastIndex() == Index(0) && (*store)->hard_state().IsEmpty();
   if (fresh && config.initial_cluster_state == "new") {
     std::vector<NodeId> voters;
-    for (const auto& m : config.members) voters.push_back(m.id);
-    Status s = (*store)->Save(raft::BootstrapSnapshot(voters), {}, std::nullopt, true);
+    std::vector<state::MemberRecord> records;
+    for (const auto& m : config.members) {
+      voters.push_back(m.id);
+      records.push_back({m.id.value(), m.name, m.peer_urls});
+    }
+    raft::Snapshot boot = raft::BootstrapSnapshot(voters);
+    boot.data = state::StateMachine::BootstrapImage(boot.metadata.index, records);
+    Status s = (*store)->Save(boot, {}, std::nullopt, true);
     if (!s.ok()) Fatal("cannot bootstrap " + config.data_dir + ": " + s.message());
     Log("bootstrapped a new cluster of " + std::to_string(voters.size()) + " member(s) in " +
         config.data_dir);
-  } else if (!fresh) {
+  } else if (fresh) {
+    // Joining a running cluster: ask its members who we are.
+    Result<JoinAnswer> joined = JoinCluster(config);
+    if (!joined.ok()) Fatal(joined.status().message());
+    config.self_id = joined->member_id;
+    config.cluster_id = joined->cluster_id;
+    std::vector<ServerConfig::Member> members;
+    for (const auto& [id, urls] : joined->members) {
+      ServerConfig::Member m;
+      m.id = id;
+      m.peer_urls = urls;
+      for (const auto& known : config.members) {
+        if (known.id == id) m.name = known.name;
+      }
+      if (id == config.self_id) m.name = config.name;
+      members.push_back(std::move(m));
+    }
+    config.members = std::move(members);
+    Log("joining cluster " + std::to_string(config.cluster_id) + " as member " +
+        std::to_string(config.self_id.value()));
+  } else {
     Log("resuming from " + config.data_dir);
   }
+  // The identity this data directory belongs to, written once: a joined
+  // member's ids come from the cluster, not from its flags.
+  if (Status s = KeepIdentity(config.data_dir, &config); !s.ok()) Fatal(s.message());
 
   node::NodeConfig nc;
   nc.raft.id = config.self_id;
@@ -130,13 +237,33 @@ int Run(int argc, char** argv) {
                               }
                             });
                           });
-  for (const auto& m : config.members) {
-    if (m.id == config.self_id) continue;
-    Result<std::string> address = UrlToAddress(m.peer_urls.front());
-    transport.AddPeer(m.id, *address);
-  }
+  // Peers follow the membership: Raft's configuration with addresses from
+  // the replicated member table, re-read whenever either changes.
+  raft::ConfState synced_conf;
+  uint64_t synced_version = UINT64_MAX;
+  bool removal_logged = false;
+  auto sync_members = [&](node::Node& n) {
+    if (n.removed() && !removal_logged) {
+      removal_logged = true;
+      Log("this member was removed from the cluster; shutting down");
+      g_stop = 1;
+    }
+    if (n.conf_state() == synced_conf && n.state().members().version() == synced_version) return;
+    synced_conf = n.conf_state();
+    synced_version = n.state().members().version();
+    std::map<NodeId, std::vector<std::string>> urls;
+    std::map<NodeId, std::string> addresses;
+    for (const MemberView& v : CurrentMembers(config, n)) {
+      urls[v.id] = v.peer_urls;
+      if (v.peer_urls.empty() || v.id == config.self_id) continue;
+      if (Result<std::string> a = UrlToAddress(v.peer_urls.front()); a.ok()) addresses[v.id] = *a;
+    }
+    directory.SetMembers(std::move(urls));
+    transport.SetPeers(addresses);
+  };
   NodeHost host(nc, std::move(store).value(), &transport, config.heartbeat_interval_ms);
   host.durable_log()->set_skip_sync(skip_sync);
+  host.set_after_batch(sync_members);
   host_ptr = &host;
 
   PeerService peer_service(

@@ -93,6 +93,7 @@ void NodeHost::Loop() {
       next_tick += std::chrono::milliseconds(tick_ms_);
       if (next_tick < Clock::now()) next_tick = Clock::now() + std::chrono::milliseconds(tick_ms_);
     }
+    if (after_batch_) after_batch_(node_);
   }
 }
 

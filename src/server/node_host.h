@@ -60,6 +60,9 @@ class NodeHost {
   // earliest): for waiting on a condition without blocking the loop.
   void PostAfter(int64_t delay_ms, std::function<void(node::Node&)> task);
   LogStoreDurableLog* durable_log() { return &log_; }
+  // Runs on the node loop after every batch of tasks and every tick (for
+  // observers that follow the node's state). Set before Start.
+  void set_after_batch(std::function<void(node::Node&)> fn) { after_batch_ = std::move(fn); }
 
  private:
   void Loop();
@@ -69,6 +72,7 @@ class NodeHost {
   SteadyClock clock_;
   node::Node node_;
   int64_t tick_ms_;
+  std::function<void(node::Node&)> after_batch_;
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -1,5 +1,6 @@
 #include "src/server/peer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <future>
 
@@ -81,6 +82,16 @@ void PeerDirectory::Learn(NodeId id, PeerInfo info) {
 std::map<NodeId, PeerInfo> PeerDirectory::All() const {
   std::lock_guard<std::mutex> lock(mu_);
   return peers_;
+}
+
+void PeerDirectory::SetMembers(std::map<NodeId, std::vector<std::string>> peer_urls) {
+  std::lock_guard<std::mutex> lock(mu_);
+  member_urls_ = std::move(peer_urls);
+}
+
+std::map<NodeId, std::vector<std::string>> PeerDirectory::Members() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return member_urls_;
 }
 
 std::optional<PeerInfo> PeerDirectory::Find(NodeId id) const {
@@ -264,6 +275,27 @@ void PeerTransport::Stop() {
 void PeerTransport::AddPeer(NodeId id, const std::string& address) {
   std::lock_guard<std::mutex> lock(mu_);
   senders_[id] = std::make_unique<Sender>(this, id, address);
+  addresses_[id] = address;
+}
+
+void PeerTransport::SetPeers(const std::map<NodeId, std::string>& addresses) {
+  std::vector<std::unique_ptr<Sender>> dropped;  // joined outside the lock
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = senders_.begin(); it != senders_.end();) {
+    auto want = addresses.find(it->first);
+    if (want == addresses.end() || want->second != addresses_[it->first]) {
+      dropped.push_back(std::move(it->second));
+      addresses_.erase(it->first);
+      it = senders_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const auto& [id, address] : addresses) {
+    if (id == self_ || senders_.count(id)) continue;
+    senders_[id] = std::make_unique<Sender>(this, id, address);
+    addresses_[id] = address;
+  }
 }
 
 void PeerTransport::Send(std::vector<raft::Message> messages) {
@@ -350,6 +382,28 @@ grpc::Status PeerService::RenewLease(grpc::ServerContext*, const raftpb::LeaseRe
   } else {
     resp->set_error(r.status().message());
   }
+  return grpc::Status::OK;
+}
+
+grpc::Status PeerService::Join(grpc::ServerContext*, const raftpb::JoinRequest* req,
+                               raftpb::JoinResponse* resp) {
+  const std::map<NodeId, std::vector<std::string>> members = directory_->Members();
+  NodeId found = kNoNode;
+  for (const auto& [id, urls] : members) {
+    for (const std::string& u : req->peer_urls()) {
+      if (std::find(urls.begin(), urls.end(), u) != urls.end()) found = id;
+    }
+    auto* m = resp->add_members();
+    m->set_id(id.value());
+    for (const std::string& u : urls) m->add_peer_urls(u);
+  }
+  if (found == kNoNode) {
+    return {grpc::StatusCode::FAILED_PRECONDITION,
+            "no member of this cluster has these peer URLs; add the member first "
+            "(etcdctl member add NAME --peer-urls=URL)"};
+  }
+  resp->set_cluster_id(cluster_id_);
+  resp->set_member_id(found.value());
   return grpc::Status::OK;
 }
 

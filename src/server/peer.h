@@ -41,15 +41,21 @@ struct PeerInfo {
   std::vector<std::string> client_urls;
 };
 
+// The current members and their peer URLs (a copy of the replicated member
+// table, kept by the node loop) and what each member told about itself.
 class PeerDirectory {
  public:
   void Learn(NodeId id, PeerInfo info);
   std::optional<PeerInfo> Find(NodeId id) const;
   std::map<NodeId, PeerInfo> All() const;
 
+  void SetMembers(std::map<NodeId, std::vector<std::string>> peer_urls);
+  std::map<NodeId, std::vector<std::string>> Members() const;
+
  private:
   mutable std::mutex mu_;
-  std::map<NodeId, PeerInfo> peers_;  // guarded by mu_
+  std::map<NodeId, PeerInfo> peers_;                        // guarded by mu_
+  std::map<NodeId, std::vector<std::string>> member_urls_;  // guarded by mu_
 };
 
 class PeerTransport final : public node::Transport {
@@ -63,6 +69,9 @@ class PeerTransport final : public node::Transport {
 
   // Adds (or replaces) a peer's address ("host:port").
   void AddPeer(NodeId id, const std::string& address);
+  // Makes the peers exactly `addresses` (id -> "host:port"): new ones are
+  // added, moved ones reconnect, the rest are dropped.
+  void SetPeers(const std::map<NodeId, std::string>& addresses);
   void Send(std::vector<raft::Message> messages) override;
   void Stop();
 
@@ -76,6 +85,7 @@ class PeerTransport final : public node::Transport {
   Report report_;
   std::mutex mu_;
   std::map<NodeId, std::unique_ptr<Sender>> senders_;  // guarded by mu_
+  std::map<NodeId, std::string> addresses_;            // guarded by mu_
 };
 
 class PeerService final : public raftpb::Peer::Service {
@@ -97,6 +107,8 @@ class PeerService final : public raftpb::Peer::Service {
                             raftpb::SnapshotAck* ack) override;
   grpc::Status RenewLease(grpc::ServerContext* ctx, const raftpb::LeaseRenew* req,
                           raftpb::LeaseRenewed* resp) override;
+  grpc::Status Join(grpc::ServerContext* ctx, const raftpb::JoinRequest* req,
+                    raftpb::JoinResponse* resp) override;
 
  private:
   uint64_t cluster_id_;

@@ -31,6 +31,7 @@ void WatchHub::Create(node::Node& n, WatchStream* stream,
   w.range = state::KeyRange{req.key(), req.range_end()};
   w.prev_kv = req.prev_kv();
   w.progress_notify = req.progress_notify();
+  w.fragment = req.fragment();
   for (int f : req.filters()) {
     if (f == etcdserverpb::WatchCreateRequest::NOPUT) w.no_put = true;
     if (f == etcdserverpb::WatchCreateRequest::NODELETE) w.no_delete = true;
@@ -84,11 +85,42 @@ void WatchHub::SendEvents(node::Node& n, Watcher& w, const std::vector<state::Ev
       ToProto(e, w.prev_kv, resp.add_events());
     }
     w.next_revision = rev + 1;
-    if (resp.events_size() > 0 && !w.stream->Send(std::move(resp))) {
+    if (resp.events_size() == 0) continue;
+    // A stream over its limit still takes the response; it is marked lagging
+    // and catches up from history afterwards.
+    const size_t limit = ctx_->config().max_request_bytes;
+    bool queued = true;
+    if (w.fragment && resp.ByteSizeLong() > limit) {
+      queued = SendFragments(std::move(resp), w, limit);
+    } else {
+      queued = w.stream->Send(std::move(resp));
+    }
+    if (!queued) {
       w.lagging = true;
       return;
     }
   }
+}
+
+bool WatchHub::SendFragments(etcdserverpb::WatchResponse whole, Watcher& w, size_t limit) {
+  bool queued = true;
+  etcdserverpb::WatchResponse part;
+  auto start_part = [&] {
+    part.Clear();
+    *part.mutable_header() = whole.header();
+    part.set_watch_id(whole.watch_id());
+  };
+  start_part();
+  for (int i = 0; i < whole.events_size(); ++i) {
+    const size_t event_bytes = whole.events(i).ByteSizeLong() + 8;
+    if (part.events_size() > 0 && part.ByteSizeLong() + event_bytes > limit) {
+      part.set_fragment(true);
+      queued = w.stream->Send(std::move(part)) && queued;
+      start_part();
+    }
+    *part.add_events() = std::move(*whole.mutable_events(i));
+  }
+  return w.stream->Send(std::move(part)) && queued;
 }
 
 void WatchHub::SendHistory(node::Node& n, Watcher& w) {

@@ -43,6 +43,9 @@ class WatchHub {
     int64_t next_revision = 0;
     bool lagging = false;  // its stream is too slow: catch up from history
     bool progress_notify = false;
+    // Split a revision whose response exceeds the request size limit into
+    // several responses, all but the last marked `fragment` (etcd's rule).
+    bool fragment = false;
   };
 
   explicit WatchHub(ServerContext* ctx) : ctx_(ctx) {}
@@ -65,6 +68,9 @@ class WatchHub {
   // Sends `events` (ascending revisions) to w, one response per revision;
   // false if the stream lagged behind meanwhile.
   void SendEvents(node::Node& n, Watcher& w, const std::vector<state::Event>& events);
+  // Sends one revision's events as fragments of at most `limit` bytes (one
+  // event may exceed it alone); false when the stream is over its limit.
+  bool SendFragments(etcdserverpb::WatchResponse whole, Watcher& w, size_t limit);
   // Reads w's history from next_revision and sends it; cancels it if that
   // history was compacted.
   void SendHistory(node::Node& n, Watcher& w);

@@ -202,6 +202,11 @@ std::string EncodeCommand(const Command& c) {
         PutI64(&out, remaining);
       }
       break;
+    case CommandType::kMemberUpdate:
+      PutFixed64(&out, c.member_id);
+      PutFixed32(&out, static_cast<uint32_t>(c.peer_urls.size()));
+      for (const std::string& u : c.peer_urls) PutBytes(&out, u);
+      break;
   }
   return out;
 }
@@ -233,6 +238,18 @@ Result<Command> DecodeCommand(std::string_view data) {
         int64_t id = 0, remaining = 0;
         ok = d.I64(&id) && d.I64(&remaining);
         if (ok) c.checkpoints.emplace_back(id, remaining);
+      }
+      break;
+    }
+    case static_cast<uint8_t>(CommandType::kMemberUpdate): {
+      int64_t id = 0;
+      uint32_t n = 0;
+      ok = d.I64(&id) && d.U32(&n) && n <= 64;
+      c.member_id = static_cast<uint64_t>(id);
+      for (uint32_t i = 0; ok && i < n; ++i) {
+        std::string u;
+        ok = d.Str(&u);
+        if (ok) c.peer_urls.push_back(std::move(u));
       }
       break;
     }

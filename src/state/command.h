@@ -9,6 +9,7 @@
 //   kLeaseGrant:      id:u64 | ttl_seconds:u64
 //   kLeaseRevoke:     id:u64
 //   kLeaseCheckpoint: n:u32 | (id:u64 | remaining_ms:u64)[n]
+//   kMemberUpdate:    member_id:u64 | n:u32 | peer_url:bytes[n]
 //   txn      := n:u32 compare[n] | n:u32 op[n] (success) | n:u32 op[n] (failure)
 //   compare  := target:u8 | result:u8 | key:bytes | range_end:bytes | number:u64 | value:bytes
 //   op       := 0 range | 1 put | 2 delete | 3 txn
@@ -40,6 +41,7 @@ enum class CommandType : uint8_t {
   kLeaseGrant = 3,
   kLeaseRevoke = 4,
   kLeaseCheckpoint = 5,
+  kMemberUpdate = 6,
 };
 
 struct Command {
@@ -51,6 +53,8 @@ struct Command {
   int64_t lease_id = 0;  // kLeaseGrant, kLeaseRevoke
   int64_t ttl_seconds = 0;
   std::vector<std::pair<int64_t, int64_t>> checkpoints;  // (lease id, remaining ms)
+  uint64_t member_id = 0;                                // kMemberUpdate
+  std::vector<std::string> peer_urls;
 };
 
 std::string EncodeCommand(const Command& c);

@@ -12,6 +12,11 @@ void StateMachine::Skip(Index index) {
   applied_ = index;
 }
 
+void StateMachine::ApplyConfChange(Index index, const raft::ConfChange& cc) {
+  Skip(index);
+  members_.ApplyConfChange(cc);
+}
+
 ApplyResult StateMachine::Apply(Index index, std::string_view data) {
   WARDEN_CHECK_MSG(index > applied_, "entries applied out of order");
   applied_ = index;
@@ -46,6 +51,9 @@ ApplyResult StateMachine::Apply(Index index, std::string_view data) {
     }
     case CommandType::kLeaseCheckpoint:
       for (const auto& [id, remaining] : c.checkpoints) leases_.Checkpoint(id, remaining);
+      break;
+    case CommandType::kMemberUpdate:
+      r.status = members_.UpdatePeerUrls(c.member_id, c.peer_urls);
       break;
   }
   r.revision = kv_.current_revision();
@@ -84,14 +92,23 @@ ApplyResult StateMachine::ApplyLeaseRevoke(const Command& c) {
   return r;
 }
 
-// Image, version 1: version:u8=1 | applied:u64 | kv:bytes | leases:bytes
+// Image, version 2: version:u8=2 | applied:u64 | kv:bytes | leases:bytes | members:bytes
+// (version 1 had no member table; it is still read).
 std::string StateMachine::Serialize() const {
   std::string out;
-  PutFixed8(&out, 1);
+  PutFixed8(&out, 2);
   PutFixed64(&out, applied_.value());
   PutBytes(&out, kv_.Serialize());
   PutBytes(&out, leases_.Serialize());
+  PutBytes(&out, members_.Serialize());
   return out;
+}
+
+std::string StateMachine::BootstrapImage(Index index, const std::vector<MemberRecord>& members) {
+  StateMachine s;
+  s.applied_ = index;
+  for (const MemberRecord& m : members) s.members_.Upsert(m);
+  return s.Serialize();
 }
 
 Status StateMachine::Restore(Index applied, std::string_view image) {
@@ -99,15 +116,17 @@ Status StateMachine::Restore(Index applied, std::string_view image) {
     // The bootstrap snapshot of a new cluster: an empty state.
     kv_ = MvccStore();
     leases_ = LeaseTable();
+    members_ = MemberTable();
     applied_ = applied;
     return Status::Ok();
   }
   Decoder d(image);
   uint8_t version = 0;
   uint64_t idx = 0;
-  std::string_view kv, leases;
-  if (!d.GetFixed8(&version) || version != 1 || !d.GetFixed64(&idx) || !d.GetBytes(&kv) ||
-      !d.GetBytes(&leases) || !d.empty()) {
+  std::string_view kv, leases, members;
+  if (!d.GetFixed8(&version) || (version != 1 && version != 2) || !d.GetFixed64(&idx) ||
+      !d.GetBytes(&kv) || !d.GetBytes(&leases) || (version >= 2 && !d.GetBytes(&members)) ||
+      !d.empty()) {
     return Status::Corruption("malformed state machine snapshot");
   }
   if (Index(idx) != applied) {
@@ -118,8 +137,15 @@ Status StateMachine::Restore(Index applied, std::string_view image) {
   if (!k.ok()) return k.status();
   Result<LeaseTable> l = LeaseTable::Deserialize(leases);
   if (!l.ok()) return l.status();
+  MemberTable m;
+  if (version >= 2) {
+    Result<MemberTable> decoded = MemberTable::Deserialize(members);
+    if (!decoded.ok()) return decoded.status();
+    m = std::move(decoded).value();
+  }
   kv_ = std::move(k).value();
   leases_ = std::move(l).value();
+  members_ = std::move(m);
   applied_ = applied;
   return Status::Ok();
 }
@@ -128,6 +154,8 @@ uint32_t StateMachine::Digest() const {
   const std::string leases = leases_.Serialize();
   uint32_t h = kv_.HashAt(0);
   h = crc32c::Extend(h, leases.data(), leases.size());
+  const std::string members = members_.Serialize();
+  h = crc32c::Extend(h, members.data(), members.size());
   return h;
 }
 

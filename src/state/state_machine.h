@@ -21,6 +21,7 @@
 #include "src/state/command.h"
 #include "src/state/kv_request.h"
 #include "src/state/lease_table.h"
+#include "src/state/members.h"
 #include "src/state/mvcc.h"
 
 namespace warden::state {
@@ -42,18 +43,25 @@ class StateMachine {
   // Applies the command in a committed entry. REQUIRES: index = applied+1,
   // or any index after a Restore.
   ApplyResult Apply(Index index, std::string_view data);
-  // An entry without a command (a leader's no-op, a membership change)
-  // still advances the applied index.
+  // An entry without a command (a leader's no-op) still advances the
+  // applied index.
   void Skip(Index index);
+  // A membership-change entry: records added members' addresses and forgets
+  // removed ones (Raft applies the change to its configuration itself).
+  void ApplyConfChange(Index index, const raft::ConfChange& cc);
 
   Index applied_index() const { return applied_; }
   const MvccStore& kv() const { return kv_; }
   const LeaseTable& leases() const { return leases_; }
+  const MemberTable& members() const { return members_; }
   const KvLimits& limits() const { return limits_; }
 
   // The image written into Raft snapshots, and its restore.
   std::string Serialize() const;
   Status Restore(Index applied, std::string_view image);
+  // The image of a new cluster's bootstrap snapshot: the initial members
+  // (from --initial-cluster, identical on each of them) and nothing else.
+  static std::string BootstrapImage(Index index, const std::vector<MemberRecord>& members);
   // A digest of everything replicated; equal on replicas at the same index.
   uint32_t Digest() const;
 
@@ -64,6 +72,7 @@ class StateMachine {
   KvLimits limits_;
   MvccStore kv_;
   LeaseTable leases_;
+  MemberTable members_;
   Index applied_;
 };
 

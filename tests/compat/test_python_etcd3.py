@@ -14,8 +14,11 @@ tight loop. Events are read through callbacks into queues with timeouts
 warnings; they are harmless.
 """
 
+import json
 import os
 import queue
+import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -548,6 +551,58 @@ class PythonEtcd3Test(ClusterTestCase):
         self.assertEqual(item.compacted_revision, r2)
         self.assertLess(elapsed, 2.0, "the compaction was reported after %.1fs (the client's "
                         "timeout is %ds): it came in the 'created' response" % (elapsed, RPC_TIMEOUT))
+
+    def fragment_watch(self, prefix, count, fragment):
+        """Starts tests/compat/watch_fragment_client.py (a Watch client with
+        the fragment field) and returns a function collecting its responses."""
+        here = os.path.dirname(os.path.abspath(__file__))
+        proc = subprocess.Popen(
+            ["/usr/bin/python3", os.path.join(here, "watch_fragment_client.py"),
+             os.path.join(cluster.REPO_ROOT, "proto"), shutil.which("protoc") or "protoc",
+             self.c.members[0].endpoint, prefix, str(count), "1" if fragment else "0"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=cluster._clean_env())
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        line = proc.stdout.readline()
+        self.assertEqual(line.strip(), "ready", proc.stderr.read() if not line else line)
+
+        def collect():
+            out, err = proc.communicate(timeout=60)
+            self.assertEqual(proc.returncode, 0, err)
+            return [json.loads(x) for x in out.splitlines() if x.strip()]
+        return collect
+
+    def test_watch_fragment_splits_a_large_revision(self):
+        # A revision whose watch response exceeds --max-request-bytes (1.5 MiB)
+        # comes in several responses, all but the last marked fragment, when
+        # the watcher asked for fragment; otherwise in one response.
+        if not shutil.which("protoc"):
+            self.skipTest("protoc is not installed")
+        self.need_watch()
+        p = self.p
+        big = "x" * (250 * 1024)
+        for i in range(5):
+            self.cl.put(p + "k%d" % i, big)
+        fragmented = self.fragment_watch(p, 5, True)
+        whole = self.fragment_watch(p, 5, False)
+        self.cl.transaction(compare=[], success=[
+            self.cl.transactions.put(p + "k%d" % i, big.replace("x", "y")) for i in range(5)],
+            failure=[])
+        parts = fragmented()
+        self.assertGreater(len(parts), 1, "a 2.5 MB revision should come in fragments")
+        self.assertTrue(all(r["fragment"] for r in parts[:-1]), parts)
+        self.assertFalse(parts[-1]["fragment"])
+        events = [e for r in parts for e in r["events"]]
+        self.assertEqual([e[0] for e in events], [p + "k%d" % i for i in range(5)])
+        self.assertEqual(len({e[1] for e in events}), 1, "one revision")
+        self.assertTrue(all(e[2] == len(big) and e[3] == len(big) for e in events), events)
+        for r in parts:
+            self.assertLessEqual(r["bytes"], 1536 * 1024, "a fragment over the limit")
+        one = whole()
+        self.assertEqual(len(one), 1)
+        self.assertFalse(one[0]["fragment"])
+        self.assertEqual(len(one[0]["events"]), 5)
+
 
 if __name__ == "__main__":
     cluster.main()

@@ -353,6 +353,15 @@ class Cluster:
                 os.path.join(self.root, name + ".data"),
                 os.path.join(self.root, name + ".log")))
 
+    def new_member(self, name):
+        """A member for this cluster that is not started (for MemberAdd tests):
+        it joins initial_cluster() from now on."""
+        m = Member(self, name, free_port(), free_port(),
+                   os.path.join(self.root, name + ".data"),
+                   os.path.join(self.root, name + ".log"))
+        self.members.append(m)
+        return m
+
     def initial_cluster(self):
         return ",".join("%s=%s" % (m.name, m.peer_url) for m in self.members)
 

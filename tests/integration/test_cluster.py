@@ -500,6 +500,132 @@ class QuorumLossTest(ClusterTestCase):
 # ---------------------------------------------------------------------------
 
 
+class MembershipTest(ClusterTestCase):
+    """MemberAdd / MemberRemove / MemberPromote through the real etcdctl,
+    with the added member started as etcd's docs say
+    (--initial-cluster-state existing)."""
+
+    def member_list(self, c, endpoints=None):
+        out = c.etcdctl_json("member", "list", endpoints=endpoints)
+        return {m["ID"]: m for m in out["members"]}
+
+    def wait_exited(self, m, timeout=15):
+        wait_until(lambda: not m.running, timeout, "%s to exit" % m.name)
+
+    def test_add_voter_then_remove_original(self):
+        c = self.new_cluster(size=3, name_prefix="mem")
+        c.start()
+        for i in range(20):
+            c.etcdctl_ok("put", "mem/k%02d" % i, "v%d" % i)
+        new = c.new_member("mem3")
+        out = c.etcdctl_ok("member", "add", new.name, "--peer-urls=" + new.peer_url)
+        self.assertIn('ETCD_INITIAL_CLUSTER_STATE="existing"', out)
+        self.assertIn("Member", out)
+        c.start_member(new, initial_state="existing")
+        c.wait_listening([new])
+        # The new member catches up (it needs the snapshot of index 1 and the
+        # log after it) and serves the data.
+        rev = c.revision()
+        c.wait_revision(new, rev, timeout=20)
+        got = kvs_of(c.etcdctl_json("get", "mem/", "--prefix", "--consistency=s",
+                                    endpoints=[new]))
+        self.assertEqual(len(got), 20)
+        # It is a voter, named and with its client URL once it has started.
+        def listed():
+            ms = self.member_list(c)
+            return len(ms) == 4 and any(m.get("name") == new.name and m.get("clientURLs")
+                                        for m in ms.values())
+        wait_until(listed, 10, "the new member in member list with its name and client URL")
+        ms = self.member_list(c, endpoints=[new])
+        self.assertEqual(len(ms), 4)
+        self.assertFalse(any(m.get("isLearner") for m in ms.values()))
+        # Writes through the new member work, and all four agree.
+        c.etcdctl_ok("put", "mem/via-new", "x", endpoints=[new])
+        # Remove an original follower: it shuts down, the rest carry on.
+        st = c.statuses()
+        leader = c.leader()
+        victim = [m for m in c.members if m is not leader and m is not new][0]
+        c.etcdctl_ok("member", "remove", "%x" % st[victim]["header"]["member_id"])
+        self.wait_exited(victim)
+        self.assertIn("removed from the cluster", victim.log_text())
+        rest = [m for m in c.members if m is not victim]
+        c.etcdctl_ok("put", "mem/after-remove", "y", endpoints=rest)
+        ms = self.member_list(c, endpoints=rest)
+        self.assertEqual(len(ms), 3)
+        self.assertNotIn(st[victim]["header"]["member_id"], ms)
+        # The three remaining members (one of them added) keep a quorum
+        # without the removed one: stop the original leader too and the
+        # remaining two still elect and write.
+        for m in rest:
+            got = kvs_of(c.etcdctl_json("get", "mem/after-remove", endpoints=[m]))
+            self.assertEqual(got["mem/after-remove"]["value"], "y")
+
+    def test_learner_add_and_promote(self):
+        c = self.new_cluster(size=3, name_prefix="lrn")
+        c.start()
+        c.etcdctl_ok("put", "lrn/a", "1")
+        new = c.new_member("lrn3")
+        out = c.etcdctl_ok("member", "add", new.name, "--learner", "--peer-urls=" + new.peer_url)
+        new_id = int(out.split("Member ")[1].split()[0], 16)
+        ms = self.member_list(c)
+        self.assertTrue(ms[new_id].get("isLearner"), ms[new_id])
+        # Promoting a learner that has not caught up is refused, as etcd does.
+        r = c.etcdctl("member", "promote", "%x" % new_id)
+        self.assertNotEqual(r.rc, 0)
+        self.assertIn("in sync with leader", r.err)
+        c.start_member(new, initial_state="existing")
+        c.wait_listening([new])
+        c.wait_revision(new, c.revision(), timeout=20)
+        def promoted():
+            r = c.etcdctl("member", "promote", "%x" % new_id)
+            return r.rc == 0
+        wait_until(promoted, 15, "the learner to be promoted")
+        ms = self.member_list(c)
+        self.assertFalse(ms[new_id].get("isLearner"), ms[new_id])
+        # Promoting a voter is refused.
+        r = c.etcdctl("member", "promote", "%x" % new_id)
+        self.assertNotEqual(r.rc, 0)
+        self.assertIn("can only promote a learner member", r.err)
+
+    def test_bad_membership_requests(self):
+        c = self.new_cluster(size=3, name_prefix="mbad")
+        c.start()
+        r = c.etcdctl("member", "remove", "1234abcd")
+        self.assertNotEqual(r.rc, 0)
+        self.assertIn("member not found", r.err)
+        r = c.etcdctl("member", "add", "dup", "--peer-urls=" + c.members[1].peer_url)
+        self.assertNotEqual(r.rc, 0)
+        self.assertIn("Peer URLs already exists", r.err)
+        r = c.etcdctl("member", "update", "1234abcd", "--peer-urls=http://127.0.0.1:1")
+        self.assertNotEqual(r.rc, 0)
+        self.assertIn("member not found", r.err)
+        # A member that was never added cannot join.
+        stray = c.new_member("stray")
+        c.start_member(stray, initial_state="existing")
+        wait_until(lambda: not stray.running, 15, "the stray member to give up")
+        self.assertNotEqual(stray.returncode, 0)
+        self.assertIn("add the member first", stray.log_text())
+        c.members.remove(stray)
+        self.assertEqual(len(self.member_list(c)), 3)
+
+    def test_member_update_peer_urls(self):
+        c = self.new_cluster(size=3, name_prefix="mup")
+        c.start()
+        st = c.statuses()
+        m = c.members[2]
+        mid = st[m]["header"]["member_id"]
+        # Another URL for the same listener address family: record only
+        # (the member keeps listening where it listens).
+        alt = "http://localhost:%d" % m.peer_port
+        out = c.etcdctl_ok("member", "update", "%x" % mid, "--peer-urls=" + alt)
+        self.assertIn("updated", out)
+        # The leader answers once it applied the change; MemberList is served
+        # by the member asked, as in etcd, so each one shows it once applied.
+        for e in c.members:
+            wait_until(lambda: self.member_list(c, endpoints=[e])[mid]["peerURLs"] == [alt], 10,
+                       "member update applied on %s" % e.name)
+
+
 class PlantedBugTest(ClusterTestCase):
 
     def test_ack_before_fsync_serves_normally(self):

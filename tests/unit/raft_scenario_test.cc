@@ -33,7 +33,7 @@ constexpr NodeId kNode5{5};
 constexpr NodeId kStranger{9};
 constexpr int kElectionTicks = 10;  // the Config default
 
-ConfChange Change(ConfChangeType type, NodeId node) { return ConfChange{{{type, node}}}; }
+ConfChange Change(ConfChangeType type, NodeId node) { return ConfChange{{{type, node}}, {}}; }
 
 #define EXPECT_NO_VIOLATIONS(net) \
   EXPECT_TRUE((net).violations().empty()) << Join((net).violations())
@@ -393,7 +393,7 @@ TEST(RaftScenarioTest, AddTwoVotersEntersAndLeavesJointConfiguration) {
   ASSERT_TRUE(net.ElectLeader(kNode1));
   net.AddEmptyNode(kNode4);
   net.AddEmptyNode(kNode5);
-  ConfChange cc{{{ConfChangeType::kAddVoter, kNode4}, {ConfChangeType::kAddVoter, kNode5}}};
+  ConfChange cc{{{ConfChangeType::kAddVoter, kNode4}, {ConfChangeType::kAddVoter, kNode5}}, {}};
   ASSERT_TRUE(net.ProposeConfChange(kNode1, cc).ok());
   net.Stabilize();
   net.TickAll(3);
@@ -485,7 +485,7 @@ void EnterJointReplacing3With4(RaftTestNetwork& net) {
     }
     return false;
   });
-  ConfChange cc{{{ConfChangeType::kAddVoter, kNode4}, {ConfChangeType::kRemoveNode, kNode3}}};
+  ConfChange cc{{{ConfChangeType::kAddVoter, kNode4}, {ConfChangeType::kRemoveNode, kNode3}}, {}};
   ASSERT_TRUE(net.ProposeConfChange(kNode1, cc).ok());
   net.Stabilize();
   net.TickAll(2);

@@ -154,3 +154,83 @@ TEST_F(StateMachineTest, SnapshotRestoreGivesTheSameStateAndDigest) {
 
 }  // namespace
 }  // namespace warden::state
+
+// ---------------------------------------------------------------------------
+// The member table
+
+namespace warden::state {
+namespace {
+
+TEST(MemberTableTest, ConfChangeContextRoundTripsAndOldEncodingStaysTheSame) {
+  raft::ConfChange plain;
+  plain.changes.push_back({raft::ConfChangeType::kAddVoter, NodeId(7)});
+  const std::string v1 = plain.Encode();
+  EXPECT_EQ(v1[0], 1) << "a change without a context keeps the version 1 bytes";
+  raft::ConfChange with = plain;
+  with.context = EncodeMemberRecord({7, "", {"http://127.0.0.1:9"}});
+  raft::ConfChange back;
+  ASSERT_TRUE(raft::ConfChange::Decode(with.Encode(), &back));
+  EXPECT_EQ(back, with);
+  ASSERT_TRUE(raft::ConfChange::Decode(v1, &back));
+  EXPECT_EQ(back, plain);
+  // Every truncation of the version 2 bytes is refused.
+  const std::string v2 = with.Encode();
+  for (size_t n = 0; n < v2.size(); ++n) {
+    EXPECT_FALSE(raft::ConfChange::Decode(v2.substr(0, n), &back)) << n;
+  }
+}
+
+TEST(MemberTableTest, AddUpdateRemoveThroughTheStateMachine) {
+  StateMachine sm;
+  ASSERT_TRUE(
+      sm.Restore(Index(1), StateMachine::BootstrapImage(
+                               Index(1), {{1, "a", {"http://a:1"}}, {2, "b", {"http://b:1"}}}))
+          .ok());
+  ASSERT_EQ(sm.members().all().size(), 2u);
+  EXPECT_EQ(sm.members().Find(1)->name, "a");
+
+  raft::ConfChange add;
+  add.changes.push_back({raft::ConfChangeType::kAddLearner, NodeId(3)});
+  add.context = EncodeMemberRecord({3, "", {"http://c:1"}});
+  const uint64_t v0 = sm.members().version();
+  sm.ApplyConfChange(Index(2), add);
+  EXPECT_GT(sm.members().version(), v0);
+  ASSERT_NE(sm.members().Find(3), nullptr);
+  EXPECT_EQ(sm.members().Find(3)->peer_urls, std::vector<std::string>{"http://c:1"});
+  EXPECT_EQ(sm.applied_index(), Index(2));
+
+  Command up;
+  up.type = CommandType::kMemberUpdate;
+  up.member_id = 3;
+  up.peer_urls = {"http://c:2", "http://c:3"};
+  ApplyResult r = sm.Apply(Index(3), EncodeCommand(up));
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(sm.members().Find(3)->peer_urls, up.peer_urls);
+  up.member_id = 99;
+  r = sm.Apply(Index(4), EncodeCommand(up));
+  EXPECT_EQ(r.status.code(), ErrorCode::kNotFound);
+
+  // The table is in the snapshot image and in the digest.
+  StateMachine copy;
+  ASSERT_TRUE(copy.Restore(Index(4), sm.Serialize()).ok());
+  EXPECT_EQ(copy.members().all(), sm.members().all());
+  EXPECT_EQ(copy.Digest(), sm.Digest());
+
+  raft::ConfChange remove;
+  remove.changes.push_back({raft::ConfChangeType::kRemoveNode, NodeId(1)});
+  sm.ApplyConfChange(Index(5), remove);
+  EXPECT_EQ(sm.members().Find(1), nullptr);
+  EXPECT_NE(copy.Digest(), sm.Digest());
+}
+
+TEST(MemberTableTest, DamagedImagesAreRefused) {
+  const std::string image = StateMachine::BootstrapImage(Index(1), {{1, "a", {"http://a:1"}}});
+  for (size_t n = 1; n < image.size(); ++n) {
+    StateMachine sm;
+    EXPECT_FALSE(sm.Restore(Index(1), image.substr(0, n)).ok()) << n;
+  }
+  EXPECT_FALSE(DecodeMemberRecord("\x01garbage").ok());
+}
+
+}  // namespace
+}  // namespace warden::state
