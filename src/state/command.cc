@@ -54,14 +54,7 @@ void EncodeOps(std::string* out, const std::vector<RequestOp>& ops) {
 
 void EncodeTxn(std::string* out, const TxnRequest& t) {
   PutFixed32(out, static_cast<uint32_t>(t.compares.size()));
-  for (const Compare& c : t.compares) {
-    PutFixed8(out, static_cast<uint8_t>(c.target));
-    PutFixed8(out, static_cast<uint8_t>(c.result));
-    PutBytes(out, c.range.key);
-    PutBytes(out, c.range.range_end);
-    PutI64(out, c.number);
-    PutBytes(out, c.value);
-  }
+  for (const Compare& c : t.compares) EncodeCompare(out, c);
   EncodeOps(out, t.success);
   EncodeOps(out, t.failure);
 }
@@ -159,17 +152,7 @@ class CommandDecoder {
     if (!U32(&n) || n > d_.remaining()) return false;
     for (uint32_t i = 0; i < n; ++i) {
       Compare c;
-      uint8_t target, result;
-      if (!U8(&target) || !U8(&result) || !Str(&c.range.key) || !Str(&c.range.range_end) ||
-          !I64(&c.number) || !Str(&c.value)) {
-        return false;
-      }
-      if (target > static_cast<uint8_t>(Compare::Target::kLease) ||
-          result > static_cast<uint8_t>(Compare::Result::kNotEqual)) {
-        return false;
-      }
-      c.target = static_cast<Compare::Target>(target);
-      c.result = static_cast<Compare::Result>(result);
+      if (!DecodeCompare(&d_, &c)) return false;
       t->compares.push_back(std::move(c));
     }
     return Ops(&t->success, depth) && Ops(&t->failure, depth);
@@ -180,6 +163,36 @@ class CommandDecoder {
 };
 
 }  // namespace
+
+void EncodeCompare(std::string* out, const Compare& c) {
+  PutFixed8(out, static_cast<uint8_t>(c.target));
+  PutFixed8(out, static_cast<uint8_t>(c.result));
+  PutBytes(out, c.range.key);
+  PutBytes(out, c.range.range_end);
+  PutI64(out, c.number);
+  PutBytes(out, c.value);
+}
+
+bool DecodeCompare(Decoder* d, Compare* c) {
+  uint8_t target = 0, result = 0;
+  uint64_t number = 0;
+  std::string_view key, range_end, value;
+  if (!d->GetFixed8(&target) || !d->GetFixed8(&result) || !d->GetBytes(&key) ||
+      !d->GetBytes(&range_end) || !d->GetFixed64(&number) || !d->GetBytes(&value)) {
+    return false;
+  }
+  if (target > static_cast<uint8_t>(Compare::Target::kLease) ||
+      result > static_cast<uint8_t>(Compare::Result::kNotEqual)) {
+    return false;
+  }
+  c->target = static_cast<Compare::Target>(target);
+  c->result = static_cast<Compare::Result>(result);
+  c->range.key.assign(key);
+  c->range.range_end.assign(range_end);
+  c->number = static_cast<int64_t>(number);
+  c->value.assign(value);
+  return true;
+}
 
 std::string EncodeCommand(const Command& c) {
   std::string out;

@@ -33,6 +33,10 @@
 #include "src/base/status.h"
 #include "src/state/kv_request.h"
 
+namespace warden {
+class Decoder;
+}  // namespace warden
+
 namespace warden::state {
 
 enum class CommandType : uint8_t {
@@ -60,5 +64,12 @@ struct Command {
 std::string EncodeCommand(const Command& c);
 // Refuses malformed input (and nesting deeper than 64 transactions).
 Result<Command> DecodeCommand(std::string_view data);
+
+// One `compare` as above. Exposed so that other replicated formats that carry
+// etcd compares (the lock table's conditional acquires) share this encoding
+// instead of keeping a copy that could drift.
+void EncodeCompare(std::string* out, const Compare& c);
+// Returns false on truncated input or an unknown target or result.
+bool DecodeCompare(Decoder* d, Compare* c);
 
 }  // namespace warden::state

@@ -1,0 +1,888 @@
+#include "src/state/lock_table.h"
+
+#include <algorithm>
+#include <cstddef>
+#include <limits>
+#include <utility>
+
+#include "src/base/check.h"
+#include "src/base/coding.h"
+#include "src/state/command.h"
+
+namespace warden::state {
+
+namespace {
+
+constexpr size_t kNone = std::numeric_limits<size_t>::max();
+
+// Two requests conflict unless both are shared.
+bool Conflict(LockMode a, LockMode b) {
+  return a == LockMode::kExclusive || b == LockMode::kExclusive;
+}
+
+bool Compatible(LockMode mode, const std::vector<LockHolder>& holders) {
+  for (const LockHolder& h : holders) {
+    if (Conflict(mode, h.mode)) return false;
+  }
+  return true;
+}
+
+size_t HolderIndex(const std::vector<LockHolder>& holders, const LockOwner& owner) {
+  for (size_t i = 0; i < holders.size(); ++i) {
+    if (holders[i].owner == owner) return i;
+  }
+  return kNone;
+}
+
+size_t WaiterIndex(const std::vector<LockWaiter>& waiters, const LockOwner& owner) {
+  for (size_t i = 0; i < waiters.size(); ++i) {
+    if (waiters[i].request.owner == owner) return i;
+  }
+  return kNone;
+}
+
+int64_t EffectivePriority(const LockWaiter& w, int64_t now_ms) {
+  // Each leader stamps entries with its own clock, so time can step back
+  // across a leader change; a negative wait counts as none. The subtraction
+  // is done unsigned so that no pair of times can overflow.
+  int64_t aging = 0;
+  if (now_ms > w.enqueued_ms) {
+    const uint64_t waited_ms = static_cast<uint64_t>(now_ms) - static_cast<uint64_t>(w.enqueued_ms);
+    aging = static_cast<int64_t>(waited_ms / static_cast<uint64_t>(LockTable::kAgingIntervalMs));
+  }
+  return int64_t{w.request.priority} + aging;
+}
+
+// Indexes into `waiters` in the order they would be granted at now_ms.
+std::vector<size_t> GrantOrder(const std::vector<LockWaiter>& waiters, int64_t now_ms) {
+  std::vector<int64_t> effective(waiters.size());
+  std::vector<size_t> order(waiters.size());
+  for (size_t i = 0; i < waiters.size(); ++i) {
+    effective[i] = EffectivePriority(waiters[i], now_ms);
+    order[i] = i;
+  }
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    if (effective[a] != effective[b]) return effective[a] > effective[b];
+    return waiters[a].seq < waiters[b].seq;
+  });
+  return order;
+}
+
+// now_ms + ttl_ms for a hold expiry: saturating, and never 0, which means
+// "no TTL".
+int64_t ExpiryAfter(int64_t now_ms, int64_t ttl_ms) {
+  const int64_t max = std::numeric_limits<int64_t>::max();
+  const int64_t at = now_ms > max - ttl_ms ? max : now_ms + ttl_ms;
+  return std::max<int64_t>(at, 1);
+}
+
+bool ConditionsHold(const std::vector<Compare>& conditions, const ConditionCheck& check) {
+  if (conditions.empty()) return true;
+  WARDEN_CHECK_MSG(static_cast<bool>(check), "a conditional acquire needs a ConditionCheck");
+  return check(conditions);
+}
+
+std::string Describe(const LockOwner& o) {
+  std::string s = "session " + std::to_string(o.session);
+  if (!o.id.empty()) s += " owner " + o.id;
+  return s;
+}
+
+}  // namespace
+
+const char* LockOutcomeName(LockOutcome o) {
+  switch (o) {
+    case LockOutcome::kGranted: return "GRANTED";
+    case LockOutcome::kQueued: return "QUEUED";
+    case LockOutcome::kWouldBlock: return "WOULD_BLOCK";
+    case LockOutcome::kDeadlock: return "DEADLOCK";
+    case LockOutcome::kConditionFailed: return "CONDITION_FAILED";
+    case LockOutcome::kTimeout: return "TIMEOUT";
+    case LockOutcome::kCancelled: return "CANCELLED";
+    case LockOutcome::kSessionEnded: return "SESSION_ENDED";
+    case LockOutcome::kNotHeld: return "NOT_HELD";
+    case LockOutcome::kBadToken: return "BAD_TOKEN";
+    case LockOutcome::kNotWaiting: return "NOT_WAITING";
+    case LockOutcome::kInvalid: return "INVALID";
+  }
+  return "UNKNOWN";
+}
+
+// ---- Requests ---------------------------------------------------------------
+
+LockAnswer LockTable::Acquire(const AcquireRequest& req, int64_t now_ms,
+                              const ConditionCheck& check, LockEffects* effects) {
+  WARDEN_CHECK(effects != nullptr);
+  if (const LockAnswer* first = Recall(req.owner.session, req.request_id)) return *first;
+  LockAnswer a = AcquireOnce(req, now_ms, check, effects);
+  Remember(req.owner.session, req.request_id, a, a.outcome == LockOutcome::kQueued);
+  return a;
+}
+
+LockAnswer LockTable::AcquireOnce(const AcquireRequest& req, int64_t now_ms,
+                                  const ConditionCheck& check, LockEffects* effects) {
+  LockAnswer a;
+  a.path = req.path;
+  a.owner = req.owner;
+  a.request_id = req.request_id;
+  auto refuse = [&a](LockOutcome outcome, std::string detail) {
+    a.outcome = outcome;
+    a.detail = std::move(detail);
+    return a;
+  };
+  if (req.path.empty()) return refuse(LockOutcome::kInvalid, "the lock path is empty");
+  if (req.owner.session <= 0) return refuse(LockOutcome::kInvalid, "the session must be positive");
+  if (req.mode != LockMode::kExclusive && req.mode != LockMode::kShared) {
+    return refuse(LockOutcome::kInvalid, "unknown lock mode");
+  }
+  if (req.wait_deadline_ms < -1) {
+    return refuse(LockOutcome::kInvalid,
+                  "wait_deadline_ms must be -1 (no deadline), 0 (try-lock) or a time");
+  }
+  if (req.hold_ttl_ms < 0) return refuse(LockOutcome::kInvalid, "hold_ttl_ms is negative");
+
+  auto it = locks_.find(req.path);
+  if (it != locks_.end()) {
+    Lock& lock = it->second;
+    if (size_t h = HolderIndex(lock.holders, req.owner); h != kNone) {
+      LockHolder& holder = lock.holders[h];
+      if (req.mode == LockMode::kExclusive && holder.mode == LockMode::kShared) {
+        return refuse(LockOutcome::kInvalid,
+                      Describe(req.owner) + " holds " + req.path +
+                          " shared: upgrading to exclusive is refused, since two holders "
+                          "upgrading at once deadlock; release it and acquire exclusive");
+      }
+      if (holder.hold_count == std::numeric_limits<uint32_t>::max()) {
+        return refuse(LockOutcome::kInvalid, "hold count limit reached");
+      }
+      if (!ConditionsHold(req.conditions, check)) return refuse(LockOutcome::kConditionFailed, "");
+      // A re-acquire is granted even with others queued: the owner already
+      // excludes them, and making it wait behind them would deadlock it.
+      ++holder.hold_count;
+      a.outcome = LockOutcome::kGranted;
+      a.token = holder.token;
+      a.hold_count = holder.hold_count;
+      return a;
+    }
+    if (size_t w = WaiterIndex(lock.waiters, req.owner); w != kNone) {
+      // The same request again (its remembered answer was dropped): still
+      // queued. Any other request of the owner on this path is a mistake.
+      if (req.request_id != 0 && lock.waiters[w].request.request_id == req.request_id) {
+        a.outcome = LockOutcome::kQueued;
+        return a;
+      }
+      return refuse(LockOutcome::kInvalid,
+                    Describe(req.owner) + " is already waiting for " + req.path);
+    }
+  }
+
+  // Granted at once only when nobody is queued: a queued waiter has been
+  // there at least as long, so it comes first or the grant pass decides.
+  if (it == locks_.end() ||
+      (it->second.waiters.empty() && Compatible(req.mode, it->second.holders))) {
+    if (!ConditionsHold(req.conditions, check)) return refuse(LockOutcome::kConditionFailed, "");
+    Lock& lock = it == locks_.end() ? locks_[req.path] : it->second;
+    return AddHold(req.path, &lock, req, now_ms, effects);
+  }
+  if (req.wait_deadline_ms == 0) return refuse(LockOutcome::kWouldBlock, "");
+  if (req.wait_deadline_ms > 0 && req.wait_deadline_ms <= now_ms) {
+    return refuse(LockOutcome::kTimeout, "");
+  }
+
+  // Queue it tentatively: the cycle check must see the edges it adds, both
+  // its own and those of waiters it is placed ahead of.
+  Lock& lock = it->second;
+  LockWaiter waiter;
+  waiter.request = req;
+  waiter.seq = last_seq_ + 1;
+  waiter.enqueued_ms = now_ms;
+  AddWaiter(req.path, &lock, std::move(waiter));
+  if (std::optional<std::string> cycle = FindCycle(req.owner, now_ms)) {
+    RemoveWaiter(req.path, &lock, lock.waiters.size() - 1);
+    return refuse(LockOutcome::kDeadlock, std::move(*cycle));
+  }
+  ++last_seq_;
+  effects->events.push_back(
+      LockEvent{LockEvent::Type::kQueued, req.path, req.owner, req.mode, /*token=*/0});
+  a.outcome = LockOutcome::kQueued;
+  return a;
+}
+
+LockAnswer LockTable::Release(const std::string& path, const LockOwner& owner, uint64_t token,
+                              uint64_t request_id, int64_t now_ms, const ConditionCheck& check,
+                              LockEffects* effects) {
+  WARDEN_CHECK(effects != nullptr);
+  if (const LockAnswer* first = Recall(owner.session, request_id)) return *first;
+  LockAnswer a = ReleaseOnce(path, owner, token, request_id, now_ms, check, effects);
+  Remember(owner.session, request_id, a, false);
+  return a;
+}
+
+LockAnswer LockTable::ReleaseOnce(const std::string& path, const LockOwner& owner, uint64_t token,
+                                  uint64_t request_id, int64_t now_ms, const ConditionCheck& check,
+                                  LockEffects* effects) {
+  LockAnswer a;
+  a.path = path;
+  a.owner = owner;
+  a.request_id = request_id;
+  auto it = locks_.find(path);
+  const size_t h = it == locks_.end() ? kNone : HolderIndex(it->second.holders, owner);
+  if (h == kNone) {
+    a.outcome = LockOutcome::kNotHeld;
+    return a;
+  }
+  Lock& lock = it->second;
+  LockHolder& holder = lock.holders[h];
+  if (holder.token != token) {
+    a.outcome = LockOutcome::kBadToken;
+    return a;
+  }
+  a.outcome = LockOutcome::kGranted;
+  a.token = holder.token;
+  a.hold_count = --holder.hold_count;
+  if (holder.hold_count == 0) {
+    const LockHolder gone = RemoveHolder(path, &lock, h);
+    effects->events.push_back(
+        LockEvent{LockEvent::Type::kReleased, path, gone.owner, gone.mode, gone.token});
+    Settle(path, now_ms, check, effects);
+  }
+  return a;
+}
+
+LockAnswer LockTable::Renew(const std::string& path, const LockOwner& owner, uint64_t token,
+                            int64_t ttl_ms, uint64_t request_id, int64_t now_ms) {
+  if (const LockAnswer* first = Recall(owner.session, request_id)) return *first;
+  LockAnswer a = RenewOnce(path, owner, token, ttl_ms, request_id, now_ms);
+  Remember(owner.session, request_id, a, false);
+  return a;
+}
+
+LockAnswer LockTable::RenewOnce(const std::string& path, const LockOwner& owner, uint64_t token,
+                                int64_t ttl_ms, uint64_t request_id, int64_t now_ms) {
+  LockAnswer a;
+  a.path = path;
+  a.owner = owner;
+  a.request_id = request_id;
+  if (ttl_ms < 0) {
+    a.outcome = LockOutcome::kInvalid;
+    a.detail = "ttl_ms is negative";
+    return a;
+  }
+  auto it = locks_.find(path);
+  const size_t h = it == locks_.end() ? kNone : HolderIndex(it->second.holders, owner);
+  if (h == kNone) {
+    a.outcome = LockOutcome::kNotHeld;
+    return a;
+  }
+  LockHolder& holder = it->second.holders[h];
+  if (holder.token != token) {
+    a.outcome = LockOutcome::kBadToken;
+    return a;
+  }
+  SetHoldExpiry(path, &holder, ttl_ms > 0 ? ExpiryAfter(now_ms, ttl_ms) : 0);
+  a.outcome = LockOutcome::kGranted;
+  a.token = holder.token;
+  a.hold_count = holder.hold_count;
+  return a;
+}
+
+LockAnswer LockTable::Cancel(const std::string& path, const LockOwner& owner, uint64_t request_id,
+                             int64_t now_ms, const ConditionCheck& check, LockEffects* effects) {
+  WARDEN_CHECK(effects != nullptr);
+  if (const LockAnswer* first = Recall(owner.session, request_id)) return *first;
+  LockAnswer a = CancelOnce(path, owner, request_id, now_ms, check, effects);
+  Remember(owner.session, request_id, a, false);
+  return a;
+}
+
+LockAnswer LockTable::CancelOnce(const std::string& path, const LockOwner& owner,
+                                 uint64_t request_id, int64_t now_ms, const ConditionCheck& check,
+                                 LockEffects* effects) {
+  LockAnswer a;
+  a.path = path;
+  a.owner = owner;
+  a.request_id = request_id;
+  auto it = locks_.find(path);
+  const size_t w = it == locks_.end() ? kNone : WaiterIndex(it->second.waiters, owner);
+  if (w == kNone) {
+    a.outcome = LockOutcome::kNotWaiting;
+    return a;
+  }
+  const LockWaiter gone = RemoveWaiter(path, &it->second, w);
+  Dismiss(path, gone, LockOutcome::kCancelled, effects);
+  // An exclusive waiter that leaves may have been all that kept shared
+  // waiters behind it from joining the holders.
+  Settle(path, now_ms, check, effects);
+  a.outcome = LockOutcome::kCancelled;
+  return a;
+}
+
+LockAnswer LockTable::SetValue(const std::string& path, const LockOwner& owner, uint64_t token,
+                               std::string value) {
+  LockAnswer a;
+  a.path = path;
+  a.owner = owner;
+  auto it = locks_.find(path);
+  const size_t h = it == locks_.end() ? kNone : HolderIndex(it->second.holders, owner);
+  if (h == kNone) {
+    a.outcome = LockOutcome::kNotHeld;
+    return a;
+  }
+  LockHolder& holder = it->second.holders[h];
+  if (holder.token != token) {
+    a.outcome = LockOutcome::kBadToken;
+    return a;
+  }
+  holder.value = std::move(value);
+  a.outcome = LockOutcome::kGranted;
+  a.token = holder.token;
+  a.hold_count = holder.hold_count;
+  return a;
+}
+
+void LockTable::EndSession(int64_t session, int64_t now_ms, const ConditionCheck& check,
+                           LockEffects* effects) {
+  WARDEN_CHECK(effects != nullptr);
+  // LockOwner orders by session first and the empty id is the least, so the
+  // session's owners start at lower_bound({session, ""}).
+  const LockOwner first{session, ""};
+  std::vector<std::pair<LockOwner, std::string>> waits, holds;
+  for (auto it = waits_by_owner_.lower_bound(first);
+       it != waits_by_owner_.end() && it->first.session == session; ++it) {
+    for (const std::string& path : it->second) waits.emplace_back(it->first, path);
+  }
+  for (auto it = holds_by_owner_.lower_bound(first);
+       it != holds_by_owner_.end() && it->first.session == session; ++it) {
+    for (const std::string& path : it->second) holds.emplace_back(it->first, path);
+  }
+  std::set<std::string> touched;
+  // Waits go first, so that the grant passes below cannot hand a lock to
+  // this session (etcd issue 11456: a waiter whose session expired while
+  // queued was granted the lock).
+  for (const auto& [owner, path] : waits) {
+    Lock& lock = locks_.at(path);
+    const LockWaiter gone = RemoveWaiter(path, &lock, WaiterIndex(lock.waiters, owner));
+    Dismiss(path, gone, LockOutcome::kSessionEnded, effects);
+    touched.insert(path);
+  }
+  for (const auto& [owner, path] : holds) {
+    Lock& lock = locks_.at(path);
+    const LockHolder gone = RemoveHolder(path, &lock, HolderIndex(lock.holders, owner));
+    effects->events.push_back(
+        LockEvent{LockEvent::Type::kReleased, path, gone.owner, gone.mode, gone.token});
+    touched.insert(path);
+  }
+  memory_.erase(session);
+  for (const std::string& path : touched) Settle(path, now_ms, check, effects);
+}
+
+void LockTable::Expire(int64_t now_ms, const ConditionCheck& check, LockEffects* effects) {
+  WARDEN_CHECK(effects != nullptr);
+  std::set<std::string> touched;
+  while (!due_.empty() && due_.begin()->at_ms <= now_ms) {
+    const Due due = *due_.begin();  // a copy: removing the entry erases it
+    Lock& lock = locks_.at(due.path);
+    if (due.is_hold) {
+      const LockHolder gone = RemoveHolder(due.path, &lock, HolderIndex(lock.holders, due.owner));
+      effects->events.push_back(
+          LockEvent{LockEvent::Type::kExpired, due.path, gone.owner, gone.mode, gone.token});
+    } else {
+      const LockWaiter gone = RemoveWaiter(due.path, &lock, WaiterIndex(lock.waiters, due.owner));
+      Dismiss(due.path, gone, LockOutcome::kTimeout, effects);
+    }
+    WARDEN_CHECK(due_.empty() || *due_.begin() != due);
+    touched.insert(due.path);
+  }
+  for (const std::string& path : touched) Settle(path, now_ms, check, effects);
+}
+
+std::optional<int64_t> LockTable::NextDeadline() const {
+  if (due_.empty()) return std::nullopt;
+  return due_.begin()->at_ms;
+}
+
+void LockTable::Regrant(int64_t now_ms, const ConditionCheck& check, LockEffects* effects) {
+  WARDEN_CHECK(effects != nullptr);
+  std::vector<std::string> paths;
+  for (const auto& [path, lock] : locks_) {
+    if (!lock.waiters.empty()) paths.push_back(path);
+  }
+  for (const std::string& path : paths) Settle(path, now_ms, check, effects);
+}
+
+// ---- Reads ------------------------------------------------------------------
+
+bool LockTable::IsHolderToken(const std::string& path, uint64_t token) const {
+  auto it = locks_.find(path);
+  if (it == locks_.end()) return false;
+  for (const LockHolder& h : it->second.holders) {
+    if (h.token == token) return true;
+  }
+  return false;
+}
+
+std::optional<LockInfo> LockTable::Inspect(const std::string& path, int64_t now_ms) const {
+  auto it = locks_.find(path);
+  if (it == locks_.end()) return std::nullopt;
+  LockInfo info;
+  info.path = path;
+  info.holders = it->second.holders;
+  for (size_t i : GrantOrder(it->second.waiters, now_ms)) {
+    info.waiters.push_back(it->second.waiters[i]);
+  }
+  return info;
+}
+
+std::vector<std::string> LockTable::Paths(const std::string& from, size_t limit) const {
+  std::vector<std::string> out;
+  for (auto it = locks_.lower_bound(from); it != locks_.end() && out.size() < limit; ++it) {
+    out.push_back(it->first);
+  }
+  return out;
+}
+
+std::optional<LockAnswer> LockTable::FindAnswer(int64_t session, uint64_t request_id) const {
+  auto s = memory_.find(session);
+  if (s == memory_.end()) return std::nullopt;
+  auto r = s->second.by_id.find(request_id);
+  if (r == s->second.by_id.end() || r->second.pending) return std::nullopt;
+  return r->second.answer;
+}
+
+// ---- Granting ---------------------------------------------------------------
+
+void LockTable::Settle(const std::string& path, int64_t now_ms, const ConditionCheck& check,
+                       LockEffects* effects) {
+  auto it = locks_.find(path);
+  if (it == locks_.end()) return;
+  Lock& lock = it->second;
+  // The order is fixed for the whole pass: removing a waiter does not change
+  // how the others compare. Waiters are named by seq, since indexes shift.
+  std::vector<uint64_t> seqs;
+  for (size_t i : GrantOrder(lock.waiters, now_ms)) seqs.push_back(lock.waiters[i].seq);
+  for (uint64_t seq : seqs) {
+    auto w = std::lower_bound(lock.waiters.begin(), lock.waiters.end(), seq,
+                              [](const LockWaiter& x, uint64_t s) { return x.seq < s; });
+    WARDEN_CHECK(w != lock.waiters.end() && w->seq == seq);
+    const size_t i = static_cast<size_t>(w - lock.waiters.begin());
+    const AcquireRequest& req = w->request;
+    if (req.wait_deadline_ms > 0 && req.wait_deadline_ms <= now_ms) {
+      // Its deadline passed before a tick reached Expire: it stopped waiting.
+      const LockWaiter gone = RemoveWaiter(path, &lock, i);
+      Dismiss(path, gone, LockOutcome::kTimeout, effects);
+      continue;
+    }
+    // The first waiter that cannot join the holders ends the pass: nobody
+    // behind it may pass it, which is what keeps writers from starving.
+    if (!Compatible(req.mode, lock.holders)) break;
+    if (!ConditionsHold(req.conditions, check)) {
+      const LockWaiter gone = RemoveWaiter(path, &lock, i);
+      Dismiss(path, gone, LockOutcome::kConditionFailed, effects);
+      continue;
+    }
+    const LockWaiter granted = RemoveWaiter(path, &lock, i);
+    Finish(AddHold(path, &lock, granted.request, now_ms, effects), effects);
+  }
+  if (lock.holders.empty() && lock.waiters.empty()) locks_.erase(it);
+}
+
+LockAnswer LockTable::AddHold(const std::string& path, Lock* lock, const AcquireRequest& req,
+                              int64_t now_ms, LockEffects* effects) {
+  LockHolder h;
+  h.owner = req.owner;
+  h.mode = req.mode;
+  h.token = ++last_token_;
+  h.hold_count = 1;
+  h.granted_ms = now_ms;
+  h.expires_ms = req.hold_ttl_ms > 0 ? ExpiryAfter(now_ms, req.hold_ttl_ms) : 0;
+  h.value = req.value;
+  const uint64_t token = h.token;
+  AddHolder(path, lock, std::move(h));
+  effects->events.push_back(
+      LockEvent{LockEvent::Type::kAcquired, path, req.owner, req.mode, token});
+  LockAnswer a;
+  a.path = path;
+  a.owner = req.owner;
+  a.request_id = req.request_id;
+  a.outcome = LockOutcome::kGranted;
+  a.token = token;
+  a.hold_count = 1;
+  return a;
+}
+
+void LockTable::AddHolder(const std::string& path, Lock* lock, LockHolder holder) {
+  WARDEN_CHECK(HolderIndex(lock->holders, holder.owner) == kNone);
+  holds_by_owner_[holder.owner].insert(path);
+  if (holder.expires_ms != 0) due_.insert(Due{holder.expires_ms, true, path, holder.owner});
+  lock->holders.push_back(std::move(holder));
+}
+
+LockHolder LockTable::RemoveHolder(const std::string& path, Lock* lock, size_t i) {
+  WARDEN_CHECK(i < lock->holders.size());
+  LockHolder h = std::move(lock->holders[i]);
+  lock->holders.erase(lock->holders.begin() + static_cast<std::ptrdiff_t>(i));
+  auto it = holds_by_owner_.find(h.owner);
+  WARDEN_CHECK(it != holds_by_owner_.end());
+  it->second.erase(path);
+  if (it->second.empty()) holds_by_owner_.erase(it);
+  if (h.expires_ms != 0) due_.erase(Due{h.expires_ms, true, path, h.owner});
+  return h;
+}
+
+void LockTable::SetHoldExpiry(const std::string& path, LockHolder* holder, int64_t expires_ms) {
+  if (holder->expires_ms != 0) due_.erase(Due{holder->expires_ms, true, path, holder->owner});
+  holder->expires_ms = expires_ms;
+  if (expires_ms != 0) due_.insert(Due{expires_ms, true, path, holder->owner});
+}
+
+void LockTable::AddWaiter(const std::string& path, Lock* lock, LockWaiter waiter) {
+  WARDEN_CHECK(lock->waiters.empty() || lock->waiters.back().seq < waiter.seq);
+  const AcquireRequest& req = waiter.request;
+  waits_by_owner_[req.owner].insert(path);
+  if (req.wait_deadline_ms > 0) due_.insert(Due{req.wait_deadline_ms, false, path, req.owner});
+  lock->waiters.push_back(std::move(waiter));
+}
+
+LockWaiter LockTable::RemoveWaiter(const std::string& path, Lock* lock, size_t i) {
+  WARDEN_CHECK(i < lock->waiters.size());
+  LockWaiter w = std::move(lock->waiters[i]);
+  lock->waiters.erase(lock->waiters.begin() + static_cast<std::ptrdiff_t>(i));
+  const AcquireRequest& req = w.request;
+  auto it = waits_by_owner_.find(req.owner);
+  WARDEN_CHECK(it != waits_by_owner_.end());
+  it->second.erase(path);
+  if (it->second.empty()) waits_by_owner_.erase(it);
+  if (req.wait_deadline_ms > 0) due_.erase(Due{req.wait_deadline_ms, false, path, req.owner});
+  return w;
+}
+
+void LockTable::Dismiss(const std::string& path, const LockWaiter& waiter, LockOutcome outcome,
+                        LockEffects* effects) {
+  LockAnswer a;
+  a.path = path;
+  a.owner = waiter.request.owner;
+  a.request_id = waiter.request.request_id;
+  a.outcome = outcome;
+  Finish(a, effects);
+  effects->events.push_back(LockEvent{LockEvent::Type::kCancelled, path, waiter.request.owner,
+                                      waiter.request.mode, /*token=*/0});
+}
+
+void LockTable::Finish(const LockAnswer& answer, LockEffects* effects) {
+  effects->answers.push_back(answer);
+  if (answer.request_id == 0) return;
+  auto s = memory_.find(answer.owner.session);
+  if (s == memory_.end()) return;
+  auto r = s->second.by_id.find(answer.request_id);
+  // Only the pending entry of this very request is updated; if it was
+  // dropped to make room, a retry is treated as new (and finds the hold).
+  if (r == s->second.by_id.end() || !r->second.pending) return;
+  r->second.answer = answer;
+  r->second.pending = false;
+}
+
+// ---- Deadlock detection -----------------------------------------------------
+
+// Breadth-first over owners from `start`, so the cycle reported is a
+// shortest one; owners, paths and edges are visited in a fixed order, so
+// every replica reports the same cycle.
+std::optional<std::string> LockTable::FindCycle(const LockOwner& start, int64_t now_ms) const {
+  struct Edge {
+    LockOwner from;
+    std::string path;
+    bool held = false;  // held by the target, or the target is queued ahead
+  };
+  auto text = [](const LockOwner& from, const std::string& path, bool held, const LockOwner& to) {
+    return Describe(from) + " waits for " + path + (held ? " held by " : " queued behind ") +
+           Describe(to);
+  };
+  std::map<LockOwner, Edge> reached_by;
+  std::set<LockOwner> seen{start};
+  std::deque<LockOwner> frontier{start};
+  while (!frontier.empty()) {
+    const LockOwner from = frontier.front();
+    frontier.pop_front();
+    auto waits = waits_by_owner_.find(from);
+    if (waits == waits_by_owner_.end()) continue;
+    for (const std::string& path : waits->second) {
+      const Lock& lock = locks_.at(path);
+      const size_t self = WaiterIndex(lock.waiters, from);
+      WARDEN_CHECK(self != kNone);
+      const LockMode mode = lock.waiters[self].request.mode;
+      std::vector<std::pair<const LockOwner*, bool>> blockers;
+      for (const LockHolder& h : lock.holders) {
+        if (Conflict(mode, h.mode)) blockers.emplace_back(&h.owner, true);
+      }
+      for (size_t i : GrantOrder(lock.waiters, now_ms)) {
+        if (i == self) break;
+        if (Conflict(mode, lock.waiters[i].request.mode)) {
+          blockers.emplace_back(&lock.waiters[i].request.owner, false);
+        }
+      }
+      for (const auto& [to, held] : blockers) {
+        if (*to == start) {
+          std::vector<std::string> steps{text(from, path, held, start)};
+          for (LockOwner at = from; at != start;) {
+            const Edge& e = reached_by.at(at);
+            steps.push_back(text(e.from, e.path, e.held, at));
+            at = e.from;
+          }
+          std::string out;
+          for (auto s = steps.rbegin(); s != steps.rend(); ++s) {
+            if (!out.empty()) out += "; ";
+            out += *s;
+          }
+          return out;
+        }
+        if (seen.insert(*to).second) {
+          reached_by.emplace(*to, Edge{from, path, held});
+          frontier.push_back(*to);
+        }
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+// ---- Idempotency ------------------------------------------------------------
+
+const LockAnswer* LockTable::Recall(int64_t session, uint64_t request_id) const {
+  if (request_id == 0) return nullptr;
+  auto s = memory_.find(session);
+  if (s == memory_.end()) return nullptr;
+  auto r = s->second.by_id.find(request_id);
+  return r == s->second.by_id.end() ? nullptr : &r->second.answer;
+}
+
+void LockTable::Remember(int64_t session, uint64_t request_id, const LockAnswer& answer,
+                         bool pending) {
+  // Session ids are positive lease ids; nothing would ever forget others.
+  if (request_id == 0 || session <= 0) return;
+  SessionMemory& m = memory_[session];
+  auto [it, inserted] = m.by_id.try_emplace(request_id);
+  it->second = Remembered{answer, pending};
+  if (!inserted) return;
+  m.order.push_back(request_id);
+  if (m.order.size() > kMaxRememberedRequests) {
+    m.by_id.erase(m.order.front());
+    m.order.pop_front();
+  }
+}
+
+// ---- Image ------------------------------------------------------------------
+//
+// Version 1 (DO NOT CHANGE; a new layout gets a new version). Integers are
+// little-endian; signed ones are stored as their two's complement u64/u32.
+//
+//   image    := version:u8=1 | last_token:u64 | last_seq:u64 |
+//               nlocks:u32 lock[nlocks] | nsessions:u32 memory[nsessions]
+//   lock     := path:bytes | nholders:u32 holder[] | nwaiters:u32 waiter[]
+//   holder   := session:u64 | owner:bytes | mode:u8 | token:u64 | hold_count:u32 |
+//               granted_ms:u64 | expires_ms:u64 | value:bytes
+//   waiter   := seq:u64 | enqueued_ms:u64 | session:u64 | owner:bytes | mode:u8 |
+//               priority:u32 | wait_deadline_ms:u64 | hold_ttl_ms:u64 | request_id:u64 |
+//               value:bytes | ncompares:u32 compare[] (command.h's compare)
+//   memory   := session:u64 | n:u32 remembered[n] (oldest first)
+//   remembered := request_id:u64 | pending:u8 | path:bytes | owner:bytes | outcome:u8 |
+//               token:u64 | hold_count:u32 | detail:bytes
+//
+// Locks are in path order, sessions ascending, holders in grant order and
+// waiters in arrival order: each is the order of the state itself, so equal
+// states give equal bytes. The owner indexes and deadlines are derived and
+// rebuilt on load.
+
+namespace {
+
+void PutI64(std::string* out, int64_t v) { PutFixed64(out, static_cast<uint64_t>(v)); }
+
+// The decoder side: Get* of coding.h with the signed and string forms.
+class ImageReader {
+ public:
+  explicit ImageReader(std::string_view in) : d_(in) {}
+  bool U8(uint8_t* v) { return d_.GetFixed8(v); }
+  bool U32(uint32_t* v) { return d_.GetFixed32(v); }
+  bool U64(uint64_t* v) { return d_.GetFixed64(v); }
+  bool I64(int64_t* v) {
+    uint64_t u = 0;
+    if (!d_.GetFixed64(&u)) return false;
+    *v = static_cast<int64_t>(u);
+    return true;
+  }
+  bool Str(std::string* s) {
+    std::string_view v;
+    if (!d_.GetBytes(&v)) return false;
+    s->assign(v);
+    return true;
+  }
+  bool Mode(LockMode* m) {
+    uint8_t v = 0;
+    if (!U8(&v) || v > static_cast<uint8_t>(LockMode::kShared)) return false;
+    *m = static_cast<LockMode>(v);
+    return true;
+  }
+  Decoder* decoder() { return &d_; }
+  bool done() const { return d_.empty(); }
+
+ private:
+  Decoder d_;
+};
+
+}  // namespace
+
+std::string LockTable::Serialize() const {
+  std::string out;
+  PutFixed8(&out, 1);
+  PutFixed64(&out, last_token_);
+  PutFixed64(&out, last_seq_);
+  PutFixed32(&out, static_cast<uint32_t>(locks_.size()));
+  for (const auto& [path, lock] : locks_) {
+    PutBytes(&out, path);
+    PutFixed32(&out, static_cast<uint32_t>(lock.holders.size()));
+    for (const LockHolder& h : lock.holders) {
+      PutI64(&out, h.owner.session);
+      PutBytes(&out, h.owner.id);
+      PutFixed8(&out, static_cast<uint8_t>(h.mode));
+      PutFixed64(&out, h.token);
+      PutFixed32(&out, h.hold_count);
+      PutI64(&out, h.granted_ms);
+      PutI64(&out, h.expires_ms);
+      PutBytes(&out, h.value);
+    }
+    PutFixed32(&out, static_cast<uint32_t>(lock.waiters.size()));
+    for (const LockWaiter& w : lock.waiters) {
+      const AcquireRequest& r = w.request;
+      PutFixed64(&out, w.seq);
+      PutI64(&out, w.enqueued_ms);
+      PutI64(&out, r.owner.session);
+      PutBytes(&out, r.owner.id);
+      PutFixed8(&out, static_cast<uint8_t>(r.mode));
+      PutFixed32(&out, static_cast<uint32_t>(r.priority));
+      PutI64(&out, r.wait_deadline_ms);
+      PutI64(&out, r.hold_ttl_ms);
+      PutFixed64(&out, r.request_id);
+      PutBytes(&out, r.value);
+      PutFixed32(&out, static_cast<uint32_t>(r.conditions.size()));
+      for (const Compare& c : r.conditions) EncodeCompare(&out, c);
+    }
+  }
+  PutFixed32(&out, static_cast<uint32_t>(memory_.size()));
+  for (const auto& [session, m] : memory_) {
+    PutI64(&out, session);
+    PutFixed32(&out, static_cast<uint32_t>(m.order.size()));
+    for (uint64_t id : m.order) {
+      const Remembered& r = m.by_id.at(id);
+      PutFixed64(&out, id);
+      PutFixed8(&out, r.pending ? 1 : 0);
+      PutBytes(&out, r.answer.path);
+      PutBytes(&out, r.answer.owner.id);
+      PutFixed8(&out, static_cast<uint8_t>(r.answer.outcome));
+      PutFixed64(&out, r.answer.token);
+      PutFixed32(&out, r.answer.hold_count);
+      PutBytes(&out, r.answer.detail);
+    }
+  }
+  return out;
+}
+
+Result<LockTable> LockTable::Deserialize(std::string_view data) {
+  ImageReader in(data);
+  LockTable t;
+  uint8_t version = 0;
+  uint32_t nlocks = 0;
+  if (!in.U8(&version) || version != 1) return Status::Corruption("unknown lock table version");
+  if (!in.U64(&t.last_token_) || !in.U64(&t.last_seq_) || !in.U32(&nlocks)) {
+    return Status::Corruption("truncated lock table header");
+  }
+  for (uint32_t l = 0; l < nlocks; ++l) {
+    std::string path;
+    uint32_t nholders = 0;
+    if (!in.Str(&path) || !in.U32(&nholders)) return Status::Corruption("truncated lock");
+    if (path.empty() || (!t.locks_.empty() && t.locks_.rbegin()->first >= path)) {
+      return Status::Corruption("lock paths empty or out of order in lock table image");
+    }
+    Lock& lock = t.locks_[path];
+    for (uint32_t i = 0; i < nholders; ++i) {
+      LockHolder h;
+      if (!in.I64(&h.owner.session) || !in.Str(&h.owner.id) || !in.Mode(&h.mode) ||
+          !in.U64(&h.token) || !in.U32(&h.hold_count) || !in.I64(&h.granted_ms) ||
+          !in.I64(&h.expires_ms) || !in.Str(&h.value)) {
+        return Status::Corruption("malformed holder of " + path);
+      }
+      if (h.owner.session <= 0 || h.hold_count == 0 || h.token == 0 || h.token > t.last_token_ ||
+          h.expires_ms < 0 || HolderIndex(lock.holders, h.owner) != kNone) {
+        return Status::Corruption("inconsistent holder of " + path);
+      }
+      t.AddHolder(path, &lock, std::move(h));
+    }
+    uint32_t nwaiters = 0;
+    if (!in.U32(&nwaiters)) return Status::Corruption("truncated lock " + path);
+    for (uint32_t i = 0; i < nwaiters; ++i) {
+      LockWaiter w;
+      AcquireRequest& r = w.request;
+      r.path = path;
+      uint32_t priority = 0, ncompares = 0;
+      if (!in.U64(&w.seq) || !in.I64(&w.enqueued_ms) || !in.I64(&r.owner.session) ||
+          !in.Str(&r.owner.id) || !in.Mode(&r.mode) || !in.U32(&priority) ||
+          !in.I64(&r.wait_deadline_ms) || !in.I64(&r.hold_ttl_ms) || !in.U64(&r.request_id) ||
+          !in.Str(&r.value) || !in.U32(&ncompares)) {
+        return Status::Corruption("malformed waiter of " + path);
+      }
+      r.priority = static_cast<int32_t>(priority);
+      for (uint32_t c = 0; c < ncompares; ++c) {
+        Compare cmp;
+        if (!DecodeCompare(in.decoder(), &cmp)) {
+          return Status::Corruption("malformed condition of a waiter of " + path);
+        }
+        r.conditions.push_back(std::move(cmp));
+      }
+      if (w.seq == 0 || w.seq > t.last_seq_ ||
+          (!lock.waiters.empty() && lock.waiters.back().seq >= w.seq) || r.owner.session <= 0 ||
+          (r.wait_deadline_ms != -1 && r.wait_deadline_ms <= 0) || r.hold_ttl_ms < 0 ||
+          HolderIndex(lock.holders, r.owner) != kNone ||
+          WaiterIndex(lock.waiters, r.owner) != kNone) {
+        return Status::Corruption("inconsistent waiter of " + path);
+      }
+      t.AddWaiter(path, &lock, std::move(w));
+    }
+    if (lock.holders.empty()) {
+      return Status::Corruption("lock " + path + " without holders in lock table image");
+    }
+  }
+  uint32_t nsessions = 0;
+  if (!in.U32(&nsessions)) return Status::Corruption("truncated lock table request memory");
+  for (uint32_t s = 0; s < nsessions; ++s) {
+    int64_t session = 0;
+    uint32_t n = 0;
+    if (!in.I64(&session) || !in.U32(&n)) return Status::Corruption("truncated request memory");
+    if (session <= 0 || (!t.memory_.empty() && t.memory_.rbegin()->first >= session) || n == 0 ||
+        n > kMaxRememberedRequests) {
+      return Status::Corruption("inconsistent request memory in lock table image");
+    }
+    SessionMemory& m = t.memory_[session];
+    for (uint32_t i = 0; i < n; ++i) {
+      uint64_t id = 0;
+      uint8_t pending = 0, outcome = 0;
+      Remembered r;
+      r.answer.owner.session = session;
+      if (!in.U64(&id) || !in.U8(&pending) || !in.Str(&r.answer.path) ||
+          !in.Str(&r.answer.owner.id) || !in.U8(&outcome) || !in.U64(&r.answer.token) ||
+          !in.U32(&r.answer.hold_count) || !in.Str(&r.answer.detail)) {
+        return Status::Corruption("malformed remembered answer");
+      }
+      if (id == 0 || pending > 1 || outcome > static_cast<uint8_t>(LockOutcome::kInvalid) ||
+          (pending == 1 && outcome != static_cast<uint8_t>(LockOutcome::kQueued)) ||
+          m.by_id.count(id) != 0) {
+        return Status::Corruption("inconsistent remembered answer");
+      }
+      r.answer.request_id = id;
+      r.answer.outcome = static_cast<LockOutcome>(outcome);
+      r.pending = pending == 1;
+      m.by_id.emplace(id, std::move(r));
+      m.order.push_back(id);
+    }
+  }
+  if (!in.done()) return Status::Corruption("trailing bytes in lock table image");
+  return t;
+}
+
+}  // namespace warden::state
