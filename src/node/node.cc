@@ -54,8 +54,29 @@ Status Node::Start() {
 void Node::Tick() {
   raw_->Tick();
   ExpireWaiters();
-  if (IsLeader()) LeaseTick();
+  if (IsLeader()) {
+    LeaseTick();
+    LockTick();
+  }
   Process();
+}
+
+void Node::LockTick() {
+  // The state machine decides lock deadlines and aging by the leader's time
+  // stamped on entries; this only makes sure an entry comes when one is due.
+  const int64_t now = clock_->NowMs();
+  if (lock_tick_sent_ms_ >= 0 && now - lock_tick_sent_ms_ < kLockTickRetryMs) return;
+  bool due = false;
+  if (std::optional<int64_t> d = state_.locks().NextDeadline(); d && *d <= now) due = true;
+  if (!due && now >= next_aging_check_ms_) {
+    next_aging_check_ms_ = now + state::LockTable::kAgingIntervalMs;
+    due = state_.locks().AgingMatters();
+  }
+  if (!due) return;
+  state::Command c;
+  c.type = state::CommandType::kLockTick;
+  ProposeInternal(std::move(c));
+  lock_tick_sent_ms_ = now;
 }
 
 void Node::Step(const raft::Message& m) {
@@ -202,7 +223,9 @@ void Node::ApplyEntry(const raft::Entry& e) {
     return;
   }
   state::ApplyResult r = state_.Apply(e.index, e.data);
+  if (r.type == state::CommandType::kLockTick) lock_tick_sent_ms_ = -1;
   if (apply_observer_) apply_observer_(e);
+  if ((!r.lock_answers.empty() || !r.lock_events.empty()) && lock_sink_) lock_sink_(r);
   if (!r.events.empty() && event_sink_) event_sink_(r.events, r.revision);
   if (r.status.ok() && r.type == state::CommandType::kLeaseGrant && IsLeader()) {
     // A lease granted in this term counts from now.

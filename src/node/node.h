@@ -50,6 +50,9 @@ class Node {
   // committed entry is applied to the state machine (or skipped: no-ops and
   // membership changes), and after a snapshot from the leader is loaded.
   using ApplyObserver = std::function<void(const raft::Entry&)>;
+  // Called for every applied entry that resolved queued lock requests or
+  // produced lock events (result.lock_answers, result.lock_events).
+  using LockSink = std::function<void(const state::ApplyResult&)>;
   using SnapshotObserver = std::function<void(const raft::SnapshotMetadata&)>;
 
   Node(const NodeConfig& config, DurableLog* log, Transport* transport, Clock* clock);
@@ -84,6 +87,7 @@ class Node {
 
   void set_event_sink(EventSink sink) { event_sink_ = std::move(sink); }
   void set_apply_observer(ApplyObserver fn) { apply_observer_ = std::move(fn); }
+  void set_lock_sink(LockSink fn) { lock_sink_ = std::move(fn); }
   void set_snapshot_observer(SnapshotObserver fn) { snapshot_observer_ = std::move(fn); }
 
   // Defers Ready handling until EndBatch, so that every request of a batch
@@ -141,6 +145,9 @@ class Node {
 
   // The leader's lease bookkeeping.
   void LeaseTick();
+  // Leader: proposes a lock tick when a lock deadline or aging step is due.
+  void LockTick();
+  static constexpr int64_t kLockTickRetryMs = 500;
   void FlushLeaseResets();
   void ProposeInternal(state::Command command);
 
@@ -172,6 +179,9 @@ class Node {
   std::map<int64_t, LeaseClock> lease_clocks_;
   std::map<int64_t, std::vector<KeepAliveDone>> lease_resets_;  // waiting to propose
   int64_t next_checkpoint_ms_ = 0;
+  int64_t lock_tick_sent_ms_ = -1;  // a lock tick is in flight since then
+  int64_t next_aging_check_ms_ = 0;
+  LockSink lock_sink_;
 };
 
 }  // namespace warden::node

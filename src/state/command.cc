@@ -79,6 +79,26 @@ class CommandDecoder {
   }
   bool done() const { return d_.empty(); }
 
+  bool Lock(LockCommand* l) {
+    uint32_t priority = 0, n = 0;
+    int64_t token = 0, request_id = 0;
+    if (!Str(&l->path) || !I64(&l->session) || !Str(&l->owner_id) || !U8(&l->mode) || l->mode > 1 ||
+        !U32(&priority) || !I64(&l->wait_ms) || !I64(&l->ttl_ms) || !U32(&n) ||
+        n > d_.remaining()) {
+      return false;
+    }
+    l->priority = static_cast<int32_t>(priority);
+    for (uint32_t i = 0; i < n; ++i) {
+      Compare c;
+      if (!DecodeCompare(&d_, &c)) return false;
+      l->conditions.push_back(std::move(c));
+    }
+    if (!Str(&l->value) || !I64(&token) || !I64(&request_id) || !Str(&l->key)) return false;
+    l->token = static_cast<uint64_t>(token);
+    l->request_id = static_cast<uint64_t>(request_id);
+    return true;
+  }
+
   bool Range(RangeOptions* r) {
     uint8_t order, target, flags;
     if (!Str(&r->range.key) || !Str(&r->range.range_end) || !I64(&r->limit) || !I64(&r->revision) ||
@@ -164,6 +184,32 @@ class CommandDecoder {
 
 }  // namespace
 
+bool IsLockCommand(CommandType t) {
+  const auto v = static_cast<uint8_t>(t);
+  return v >= static_cast<uint8_t>(CommandType::kLockAcquire) &&
+         v <= static_cast<uint8_t>(CommandType::kV3Resign);
+}
+
+namespace {
+
+void EncodeLock(std::string* out, const LockCommand& l) {
+  PutBytes(out, l.path);
+  PutI64(out, l.session);
+  PutBytes(out, l.owner_id);
+  PutFixed8(out, l.mode);
+  PutFixed32(out, static_cast<uint32_t>(l.priority));
+  PutI64(out, l.wait_ms);
+  PutI64(out, l.ttl_ms);
+  PutFixed32(out, static_cast<uint32_t>(l.conditions.size()));
+  for (const Compare& c : l.conditions) EncodeCompare(out, c);
+  PutBytes(out, l.value);
+  PutFixed64(out, l.token);
+  PutFixed64(out, l.request_id);
+  PutBytes(out, l.key);
+}
+
+}  // namespace
+
 void EncodeCompare(std::string* out, const Compare& c) {
   PutFixed8(out, static_cast<uint8_t>(c.target));
   PutFixed8(out, static_cast<uint8_t>(c.result));
@@ -220,6 +266,13 @@ std::string EncodeCommand(const Command& c) {
       PutFixed32(&out, static_cast<uint32_t>(c.peer_urls.size()));
       for (const std::string& u : c.peer_urls) PutBytes(&out, u);
       break;
+    case CommandType::kGuardedTxn:
+      EncodeLock(&out, c.lock);
+      EncodeTxn(&out, c.txn);
+      break;
+    default:
+      if (IsLockCommand(c.type)) EncodeLock(&out, c.lock);
+      break;
   }
   return out;
 }
@@ -266,7 +319,15 @@ Result<Command> DecodeCommand(std::string_view data) {
       }
       break;
     }
-    default: return Status::Corruption("unknown command type " + std::to_string(type));
+    case static_cast<uint8_t>(CommandType::kGuardedTxn):
+      ok = d.Lock(&c.lock) && d.Txn(&c.txn, 0);
+      break;
+    default:
+      if (!IsLockCommand(static_cast<CommandType>(type))) {
+        return Status::Corruption("unknown command type " + std::to_string(type));
+      }
+      ok = d.Lock(&c.lock);
+      break;
   }
   if (!ok || !d.done()) return Status::Corruption("malformed command body");
   c.type = static_cast<CommandType>(type);

@@ -10,6 +10,13 @@
 //   kLeaseRevoke:     id:u64
 //   kLeaseCheckpoint: n:u32 | (id:u64 | remaining_ms:u64)[n]
 //   kMemberUpdate:    member_id:u64 | n:u32 | peer_url:bytes[n]
+//   kLockAcquire, kLockRelease, kLockRenew, kLockCancel, kLockTick,
+//   kV3Lock, kV3Unlock, kV3Campaign, kV3Proclaim, kV3Resign: lock
+//   kGuardedTxn:      lock | txn
+//   lock     := path:bytes | session:u64 | owner_id:bytes | mode:u8 | priority:u32 |
+//               wait_ms:u64 | ttl_ms:u64 | n:u32 compare[n] | value:bytes | token:u64 |
+//               request_id:u64 | key:bytes
+//   (a wait of wait_ms > 0 ends at leader_time_ms + wait_ms)
 //   txn      := n:u32 compare[n] | n:u32 op[n] (success) | n:u32 op[n] (failure)
 //   compare  := target:u8 | result:u8 | key:bytes | range_end:bytes | number:u64 | value:bytes
 //   op       := 0 range | 1 put | 2 delete | 3 txn
@@ -46,6 +53,34 @@ enum class CommandType : uint8_t {
   kLeaseRevoke = 4,
   kLeaseCheckpoint = 5,
   kMemberUpdate = 6,
+  kLockAcquire = 7,
+  kLockRelease = 8,
+  kLockRenew = 9,
+  kLockCancel = 10,
+  kLockTick = 11,  // the leader's clock reached a lock deadline or an aging step
+  kGuardedTxn = 12,
+  // The etcd v3lock and v3election services, served from the lock table.
+  kV3Lock = 13,
+  kV3Unlock = 14,
+  kV3Campaign = 15,
+  kV3Proclaim = 16,
+  kV3Resign = 17,
+};
+
+// The body of every lock command; each uses the fields it needs.
+struct LockCommand {
+  std::string path;  // the lock; for v3 commands the election or lock name
+  int64_t session = 0;
+  std::string owner_id;
+  uint8_t mode = 0;  // LockMode
+  int32_t priority = 0;
+  int64_t wait_ms = -1;  // 0 try-lock, < 0 no deadline, > 0 from leader_time_ms
+  int64_t ttl_ms = 0;
+  std::vector<Compare> conditions;
+  std::string value;
+  uint64_t token = 0;
+  uint64_t request_id = 0;
+  std::string key;  // v3 commands: the key etcd clients see (name/<lease hex>)
 };
 
 struct Command {
@@ -59,7 +94,10 @@ struct Command {
   std::vector<std::pair<int64_t, int64_t>> checkpoints;  // (lease id, remaining ms)
   uint64_t member_id = 0;                                // kMemberUpdate
   std::vector<std::string> peer_urls;
+  LockCommand lock;  // lock commands, kGuardedTxn (with txn)
 };
+
+bool IsLockCommand(CommandType t);
 
 std::string EncodeCommand(const Command& c);
 // Refuses malformed input (and nesting deeper than 64 transactions).

@@ -885,4 +885,13 @@ Result<LockTable> LockTable::Deserialize(std::string_view data) {
   return t;
 }
 
+bool LockTable::AgingMatters() const {
+  for (const auto& [path, lock] : locks_) {
+    for (size_t i = 1; i < lock.waiters.size(); ++i) {
+      if (lock.waiters[i].request.priority != lock.waiters[0].request.priority) return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace warden::state

@@ -207,6 +207,11 @@ class LockTable {
   // whatever became grantable at now_ms.
   void Regrant(int64_t now_ms, const ConditionCheck& check, LockEffects* effects);
 
+  // True when some lock has waiters of different priorities, whose order
+  // aging can change (the leader then ticks once per aging interval).
+  // O(locks); the leader asks once per interval.
+  bool AgingMatters() const;
+
   // True when `token` is the token of a current hold of `path`.
   bool IsHolderToken(const std::string& path, uint64_t token) const;
   std::optional<LockInfo> Inspect(const std::string& path, int64_t now_ms) const;

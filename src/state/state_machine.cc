@@ -30,34 +30,52 @@ ApplyResult StateMachine::Apply(Index index, std::string_view data) {
     return r;
   }
   const Command& c = *decoded;
-  r.type = c.type;
-  r.proposal_id = c.proposal_id;
-  r.lease_id = c.lease_id;
+  LockEffects effects;
+  // Lock deadlines that the leader's clock has passed take effect before the
+  // command, whatever it is: a hold past its TTL is gone before a guarded
+  // write checks its token.
+  if (std::optional<int64_t> due = locks_.NextDeadline(); due && *due <= c.leader_time_ms) {
+    locks_.Expire(c.leader_time_ms, Conditions(), &effects);
+  }
   switch (c.type) {
-    case CommandType::kTxn: {
-      ApplyResult t = ApplyTxnCommand(c);
-      t.type = r.type;
-      t.proposal_id = r.proposal_id;
-      return t;
-    }
+    case CommandType::kTxn: r = ApplyTxnCommand(c); break;
     case CommandType::kCompact: r.status = kv_.Compact(c.revision); break;
     case CommandType::kLeaseGrant: r.status = leases_.Grant(c.lease_id, c.ttl_seconds); break;
-    case CommandType::kLeaseRevoke: {
-      ApplyResult t = ApplyLeaseRevoke(c);
-      t.type = r.type;
-      t.proposal_id = r.proposal_id;
-      t.lease_id = r.lease_id;
-      return t;
-    }
+    case CommandType::kLeaseRevoke: r = ApplyLeaseRevoke(c, &effects); break;
     case CommandType::kLeaseCheckpoint:
       for (const auto& [id, remaining] : c.checkpoints) leases_.Checkpoint(id, remaining);
       break;
     case CommandType::kMemberUpdate:
       r.status = members_.UpdatePeerUrls(c.member_id, c.peer_urls);
       break;
+    case CommandType::kGuardedTxn:
+      if (!locks_.IsHolderToken(c.lock.path, c.lock.token)) {
+        r.status = Status::FailedPrecondition("lock guard: token " + std::to_string(c.lock.token) +
+                                              " does not hold " + c.lock.path);
+      } else {
+        r = ApplyTxnCommand(c);
+      }
+      break;
+    case CommandType::kV3Lock:
+    case CommandType::kV3Unlock:
+    case CommandType::kV3Campaign:
+    case CommandType::kV3Proclaim:
+    case CommandType::kV3Resign: ApplyV3Command(c, &r, &effects); break;
+    default: ApplyLockCommand(c, &r, &effects); break;
   }
-  r.revision = kv_.current_revision();
+  r.type = c.type;
+  r.proposal_id = c.proposal_id;
+  if (c.type == CommandType::kLeaseGrant || c.type == CommandType::kLeaseRevoke) {
+    r.lease_id = c.lease_id;
+  }
+  if (r.revision == 0) r.revision = kv_.current_revision();
+  r.lock_answers = std::move(effects.answers);
+  r.lock_events = std::move(effects.events);
   return r;
+}
+
+ConditionCheck StateMachine::Conditions() const {
+  return [this](const std::vector<Compare>& cs) { return EvaluateCompares(kv_, cs); };
 }
 
 ApplyResult StateMachine::ApplyTxnCommand(const Command& c) {
@@ -76,7 +94,7 @@ ApplyResult StateMachine::ApplyTxnCommand(const Command& c) {
   return r;
 }
 
-ApplyResult StateMachine::ApplyLeaseRevoke(const Command& c) {
+ApplyResult StateMachine::ApplyLeaseRevoke(const Command& c, LockEffects* effects) {
   ApplyResult r;
   Result<std::vector<std::string>> keys = leases_.Revoke(c.lease_id);
   if (!keys.ok()) {
@@ -84,6 +102,9 @@ ApplyResult StateMachine::ApplyLeaseRevoke(const Command& c) {
     r.revision = kv_.current_revision();
     return r;
   }
+  // A lease is also a session: its holds end and its waits are dropped in
+  // the same entry that deletes its keys.
+  locks_.EndSession(c.lease_id, c.leader_time_ms, Conditions(), effects);
   // The attached keys go in one revision, as etcd does.
   kv_.BeginWrite();
   for (const std::string& k : *keys) kv_.DeleteRange(KeyRange{k, ""});
@@ -92,15 +113,17 @@ ApplyResult StateMachine::ApplyLeaseRevoke(const Command& c) {
   return r;
 }
 
-// Image, version 2: version:u8=2 | applied:u64 | kv:bytes | leases:bytes | members:bytes
-// (version 1 had no member table; it is still read).
+// Image, version 3: version:u8=3 | applied:u64 | kv:bytes | leases:bytes | members:bytes |
+// locks:bytes (version 1 had neither members nor locks, version 2 no locks;
+// both are still read).
 std::string StateMachine::Serialize() const {
   std::string out;
-  PutFixed8(&out, 2);
+  PutFixed8(&out, 3);
   PutFixed64(&out, applied_.value());
   PutBytes(&out, kv_.Serialize());
   PutBytes(&out, leases_.Serialize());
   PutBytes(&out, members_.Serialize());
+  PutBytes(&out, locks_.Serialize());
   return out;
 }
 
@@ -117,16 +140,17 @@ Status StateMachine::Restore(Index applied, std::string_view image) {
     kv_ = MvccStore();
     leases_ = LeaseTable();
     members_ = MemberTable();
+    locks_ = LockTable();
     applied_ = applied;
     return Status::Ok();
   }
   Decoder d(image);
   uint8_t version = 0;
   uint64_t idx = 0;
-  std::string_view kv, leases, members;
-  if (!d.GetFixed8(&version) || (version != 1 && version != 2) || !d.GetFixed64(&idx) ||
+  std::string_view kv, leases, members, locks;
+  if (!d.GetFixed8(&version) || version < 1 || version > 3 || !d.GetFixed64(&idx) ||
       !d.GetBytes(&kv) || !d.GetBytes(&leases) || (version >= 2 && !d.GetBytes(&members)) ||
-      !d.empty()) {
+      (version >= 3 && !d.GetBytes(&locks)) || !d.empty()) {
     return Status::Corruption("malformed state machine snapshot");
   }
   if (Index(idx) != applied) {
@@ -143,9 +167,16 @@ Status StateMachine::Restore(Index applied, std::string_view image) {
     if (!decoded.ok()) return decoded.status();
     m = std::move(decoded).value();
   }
+  LockTable lk;
+  if (version >= 3) {
+    Result<LockTable> decoded = LockTable::Deserialize(locks);
+    if (!decoded.ok()) return decoded.status();
+    lk = std::move(decoded).value();
+  }
   kv_ = std::move(k).value();
   leases_ = std::move(l).value();
   members_ = std::move(m);
+  locks_ = std::move(lk);
   applied_ = applied;
   return Status::Ok();
 }
@@ -156,6 +187,8 @@ uint32_t StateMachine::Digest() const {
   h = crc32c::Extend(h, leases.data(), leases.size());
   const std::string members = members_.Serialize();
   h = crc32c::Extend(h, members.data(), members.size());
+  const std::string locks = locks_.Serialize();
+  h = crc32c::Extend(h, locks.data(), locks.size());
   return h;
 }
 

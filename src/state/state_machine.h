@@ -21,6 +21,7 @@
 #include "src/state/command.h"
 #include "src/state/kv_request.h"
 #include "src/state/lease_table.h"
+#include "src/state/lock_table.h"
 #include "src/state/members.h"
 #include "src/state/mvcc.h"
 
@@ -34,6 +35,13 @@ struct ApplyResult {
   int64_t lease_id = 0;  // kLeaseGrant, kLeaseRevoke: the lease it concerned
   TxnResult txn;
   std::vector<Event> events;  // to notify watchers, in order
+  // Lock commands: the answer to this request (kQueued: it waits, and its
+  // final answer comes in the lock_answers of a later entry).
+  LockAnswer lock;
+  // Queued lock requests this entry resolved (granted, timed out, ...), and
+  // the lock events, in order.
+  std::vector<LockAnswer> lock_answers;
+  std::vector<LockEvent> lock_events;
 };
 
 class StateMachine {
@@ -54,6 +62,7 @@ class StateMachine {
   const MvccStore& kv() const { return kv_; }
   const LeaseTable& leases() const { return leases_; }
   const MemberTable& members() const { return members_; }
+  const LockTable& locks() const { return locks_; }
   const KvLimits& limits() const { return limits_; }
 
   // The image written into Raft snapshots, and its restore.
@@ -67,12 +76,21 @@ class StateMachine {
 
  private:
   ApplyResult ApplyTxnCommand(const Command& c);
-  ApplyResult ApplyLeaseRevoke(const Command& c);
+  ApplyResult ApplyLeaseRevoke(const Command& c, LockEffects* effects);
+  // Lock commands (src/state/lock_apply.cc).
+  void ApplyLockCommand(const Command& c, ApplyResult* r, LockEffects* effects);
+  void ApplyV3Command(const Command& c, ApplyResult* r, LockEffects* effects);
+  // Deletes `key` (one revision) and ends every hold and wait of `owner` on
+  // `path`: etcd's Unlock and Resign.
+  void DeleteAndRelease(const std::string& key, const std::string& path, const LockOwner& owner,
+                        int64_t now_ms, ApplyResult* r, LockEffects* effects);
+  ConditionCheck Conditions() const;
 
   KvLimits limits_;
   MvccStore kv_;
   LeaseTable leases_;
   MemberTable members_;
+  LockTable locks_;
   Index applied_;
 };
 

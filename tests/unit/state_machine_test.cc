@@ -234,3 +234,157 @@ TEST(MemberTableTest, DamagedImagesAreRefused) {
 
 }  // namespace
 }  // namespace warden::state
+
+// ---------------------------------------------------------------------------
+// Lock commands (src/state/lock_apply.cc)
+
+namespace warden::state {
+namespace {
+
+class LockCommandTest : public ::testing::Test {
+ protected:
+  ApplyResult Run(Command c, int64_t now_ms = 1000) {
+    c.leader_time_ms = now_ms;
+    return sm_.Apply(next_ = next_ + 1, EncodeCommand(c));
+  }
+  ApplyResult Grant(int64_t lease) {
+    Command c;
+    c.type = CommandType::kLeaseGrant;
+    c.lease_id = lease;
+    c.ttl_seconds = 60;
+    return Run(c);
+  }
+  Command Lock(CommandType type, const std::string& path, int64_t session, uint64_t token = 0) {
+    Command c;
+    c.type = type;
+    c.lock.path = path;
+    c.lock.session = session;
+    c.lock.token = token;
+    return c;
+  }
+  StateMachine sm_;
+  Index next_;
+};
+
+TEST_F(LockCommandTest, AcquireQueueReleaseGrantsTheNextInTheSameEntry) {
+  Grant(1);
+  Grant(2);
+  ApplyResult a = Run(Lock(CommandType::kLockAcquire, "/l", 1));
+  ASSERT_EQ(a.lock.outcome, LockOutcome::kGranted);
+  ApplyResult b = Run(Lock(CommandType::kLockAcquire, "/l", 2));
+  ASSERT_EQ(b.lock.outcome, LockOutcome::kQueued);
+  ApplyResult rel = Run(Lock(CommandType::kLockRelease, "/l", 1, a.lock.token));
+  ASSERT_EQ(rel.lock.outcome, LockOutcome::kGranted) << rel.lock.detail;
+  ASSERT_EQ(rel.lock_answers.size(), 1u);
+  EXPECT_EQ(rel.lock_answers[0].owner.session, 2);
+  EXPECT_EQ(rel.lock_answers[0].outcome, LockOutcome::kGranted);
+  EXPECT_GT(rel.lock_answers[0].token, a.lock.token);
+}
+
+TEST_F(LockCommandTest, GuardedTxnRefusesAStaleToken) {
+  Grant(1);
+  Grant(2);
+  ApplyResult a = Run(Lock(CommandType::kLockAcquire, "/g", 1));
+  Command guarded = Lock(CommandType::kGuardedTxn, "/g", 1, a.lock.token);
+  PutRequest p;
+  p.key = "fenced";
+  p.value = "1";
+  guarded.txn.success.push_back(RequestOp{p});
+  EXPECT_TRUE(Run(guarded).status.ok());
+  Run(Lock(CommandType::kLockRelease, "/g", 1, a.lock.token));
+  ApplyResult b = Run(Lock(CommandType::kLockAcquire, "/g", 2));
+  ASSERT_EQ(b.lock.outcome, LockOutcome::kGranted);
+  // The zombie's write with the old token is refused; the new holder's goes.
+  ApplyResult stale = Run(guarded);
+  EXPECT_EQ(stale.status.code(), ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(sm_.kv().Get("fenced")->version, 1);
+  guarded.lock.token = b.lock.token;
+  EXPECT_TRUE(Run(guarded).status.ok());
+}
+
+TEST_F(LockCommandTest, LeaseRevokeEndsHoldsAndGrantsTheWaiter) {
+  Grant(1);
+  Grant(2);
+  Run(Lock(CommandType::kLockAcquire, "/s", 1));
+  Run(Lock(CommandType::kLockAcquire, "/s", 2));
+  Command revoke;
+  revoke.type = CommandType::kLeaseRevoke;
+  revoke.lease_id = 1;
+  ApplyResult r = Run(revoke);
+  ASSERT_EQ(r.lock_answers.size(), 1u);
+  EXPECT_EQ(r.lock_answers[0].owner.session, 2);
+  // A request of the ended session is answered SESSION_ENDED.
+  EXPECT_EQ(Run(Lock(CommandType::kLockAcquire, "/s", 1)).lock.outcome, LockOutcome::kSessionEnded);
+}
+
+TEST_F(LockCommandTest, HoldTtlExpiresAtTheFirstEntryPastItsDeadline) {
+  Grant(1);
+  Command c = Lock(CommandType::kLockAcquire, "/t", 1);
+  c.lock.ttl_ms = 500;
+  ApplyResult a = Run(c, 1000);
+  ASSERT_EQ(a.lock.outcome, LockOutcome::kGranted);
+  ASSERT_EQ(sm_.locks().NextDeadline(), 1500);
+  Command tick;
+  tick.type = CommandType::kLockTick;
+  ApplyResult early = Run(tick, 1400);
+  EXPECT_TRUE(sm_.locks().IsHolderToken("/t", a.lock.token));
+  ApplyResult late = Run(tick, 1500);
+  EXPECT_FALSE(sm_.locks().IsHolderToken("/t", a.lock.token));
+  ASSERT_EQ(late.lock_events.size(), 1u);
+  EXPECT_EQ(late.lock_events[0].type, LockEvent::Type::kExpired);
+}
+
+TEST_F(LockCommandTest, V3LockKeysAppearAndUnlockHandsOverInOneRevision) {
+  Grant(0x10);
+  Grant(0x20);
+  Command l1 = Lock(CommandType::kV3Lock, "mylock", 0x10);
+  ApplyResult a = Run(l1);
+  ASSERT_EQ(a.lock.outcome, LockOutcome::kGranted);
+  EXPECT_EQ(a.lock.detail, "mylock/10");
+  ASSERT_TRUE(sm_.kv().Get("mylock/10"));
+  ApplyResult b = Run(Lock(CommandType::kV3Lock, "mylock", 0x20));
+  ASSERT_EQ(b.lock.outcome, LockOutcome::kQueued);
+  EXPECT_GT(sm_.kv().Get("mylock/20")->create_revision, sm_.kv().Get("mylock/10")->create_revision);
+  Command unlock = Lock(CommandType::kV3Unlock, "", 0);
+  unlock.lock.key = "mylock/10";
+  ApplyResult u = Run(unlock);
+  ASSERT_TRUE(u.status.ok());
+  EXPECT_FALSE(sm_.kv().Get("mylock/10"));
+  ASSERT_EQ(u.lock_answers.size(), 1u);
+  EXPECT_EQ(u.lock_answers[0].owner.session, 0x20);
+  EXPECT_EQ(u.lock_answers[0].outcome, LockOutcome::kGranted);
+}
+
+TEST_F(LockCommandTest, V3ProclaimOnlyByTheLeader) {
+  Grant(0x10);
+  Grant(0x20);
+  Command c1 = Lock(CommandType::kV3Campaign, "el", 0x10);
+  c1.lock.value = "a";
+  ASSERT_EQ(Run(c1).lock.outcome, LockOutcome::kGranted);
+  Command c2 = Lock(CommandType::kV3Campaign, "el", 0x20);
+  c2.lock.value = "b";
+  ASSERT_EQ(Run(c2).lock.outcome, LockOutcome::kQueued);
+  Command p = Lock(CommandType::kV3Proclaim, "", 0);
+  p.lock.key = "el/20";
+  p.lock.value = "b2";
+  EXPECT_EQ(Run(p).status.code(), ErrorCode::kFailedPrecondition);
+  p.lock.key = "el/10";
+  p.lock.value = "a2";
+  ASSERT_TRUE(Run(p).status.ok());
+  EXPECT_EQ(sm_.kv().Get("el/10")->value, "a2");
+}
+
+TEST_F(LockCommandTest, LocksAreInTheSnapshotImage) {
+  Grant(1);
+  Grant(2);
+  ApplyResult a = Run(Lock(CommandType::kLockAcquire, "/snap", 1));
+  Run(Lock(CommandType::kLockAcquire, "/snap", 2));
+  StateMachine copy;
+  ASSERT_TRUE(copy.Restore(sm_.applied_index(), sm_.Serialize()).ok());
+  EXPECT_EQ(copy.Digest(), sm_.Digest());
+  EXPECT_TRUE(copy.locks().IsHolderToken("/snap", a.lock.token));
+  EXPECT_EQ(copy.locks().Inspect("/snap", 1000)->waiters.size(), 1u);
+}
+
+}  // namespace
+}  // namespace warden::state
