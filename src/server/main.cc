@@ -14,6 +14,7 @@
 #include "src/server/auto_compactor.h"
 #include "src/server/config.h"
 #include "src/server/etcd_services.h"
+#include "src/server/locks.h"
 #include "src/server/metrics.h"
 #include "src/server/node_host.h"
 #include "src/server/peer.h"
@@ -291,6 +292,10 @@ int Run(int argc, char** argv) {
   WatchHub watch_hub(&ctx);
   WatchService watch(&ctx, &watch_hub);
   ClusterService cluster(&ctx);
+  LockHub lock_hub;
+  LocksService locks(&ctx, &lock_hub);
+  V3LockService v3lock(&ctx, &lock_hub);
+  V3ElectionService v3election(&ctx, &lock_hub);
   grpc::ServerBuilder client_builder;
   for (const std::string& url : config.listen_client_urls) {
     client_builder.AddListeningPort(*UrlToAddress(url), grpc::InsecureServerCredentials());
@@ -301,14 +306,20 @@ int Run(int argc, char** argv) {
   client_builder.RegisterService(&lease);
   client_builder.RegisterService(&watch);
   client_builder.RegisterService(&cluster);
+  client_builder.RegisterService(&locks);
+  client_builder.RegisterService(&v3lock);
+  client_builder.RegisterService(&v3election);
   std::unique_ptr<grpc::Server> client_server = client_builder.BuildAndStart();
   if (!client_server) Fatal("cannot listen on the client URLs (is the port taken?)");
 
   if (Status s = host.Start(); !s.ok()) Fatal("cannot start the node: " + s.message());
-  host.Post([&watch_hub](node::Node& n) {
-    n.set_event_sink([&watch_hub, &n](const std::vector<state::Event>& events, int64_t revision) {
-      watch_hub.OnEvents(n, events, revision);
-    });
+  host.Post([&watch_hub, &lock_hub](node::Node& n) {
+    n.set_event_sink(
+        [&watch_hub, &lock_hub, &n](const std::vector<state::Event>& events, int64_t revision) {
+          watch_hub.OnEvents(n, events, revision);
+          lock_hub.OnKvEvents(n, events);
+        });
+    n.set_lock_sink([&lock_hub, &n](const state::ApplyResult& r) { lock_hub.OnApply(n, r); });
   });
   watch_hub.StartProgressNotify(&host, *progress_ms);
   AutoCompactor compactor(&host, *retention_ms);
