@@ -54,6 +54,7 @@ Status Node::Start() {
 void Node::Tick() {
   raw_->Tick();
   ExpireWaiters();
+  RetryReads();
   if (IsLeader()) {
     LeaseTick();
     LockTick();
@@ -108,10 +109,20 @@ void Node::ProposeInternal(state::Command command) {
 void Node::ReadBarrier(ReadDone done) {
   if (!disk_failure_.ok()) return done(disk_failure_);
   std::string ctx = "read-" + std::to_string(next_read_seq_++);
-  reads_.emplace(ctx,
-                 PendingRead{std::move(done), clock_->NowMs() + config_.request_timeout_ms, {}});
+  const int64_t now = clock_->NowMs();
+  reads_.emplace(ctx, PendingRead{std::move(done), now + config_.request_timeout_ms, {}, now});
   raw_->ReadIndex(std::move(ctx));
   Process();
+}
+
+void Node::RetryReads() {
+  if (raw_->leader() == kNoNode) return;
+  const int64_t now = clock_->NowMs();
+  for (auto& [ctx, read] : reads_) {
+    if (read.index || now - read.sent_ms < kReadRetryMs) continue;
+    read.sent_ms = now;
+    raw_->ReadIndex(ctx);
+  }
 }
 
 void Node::KeepAlive(int64_t lease_id, KeepAliveDone done) {

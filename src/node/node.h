@@ -121,7 +121,12 @@ class Node {
     ReadDone done;
     int64_t deadline_ms;
     std::optional<Index> index;  // known once the read state arrives
+    int64_t sent_ms = 0;         // when the ReadIndex request last went out
   };
+  // A ReadIndex request is lost when there is no leader to send it to (or
+  // the message is dropped): unanswered ones are asked again this often.
+  static constexpr int64_t kReadRetryMs = 300;
+  void RetryReads();
   struct PendingConfChange {
     std::string data;  // the entry's bytes, to recognize it when applied
     ReadDone done;

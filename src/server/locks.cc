@@ -354,6 +354,32 @@ grpc::ServerUnaryReactor* LocksService::Cancel(grpc::CallbackServerContext* c,
   return reactor;
 }
 
+grpc::ServerUnaryReactor* LocksService::Transfer(grpc::CallbackServerContext* c,
+                                                 const warden::v1::TransferRequest* req,
+                                                 warden::v1::LockResponse* resp) {
+  auto* reactor = c->DefaultReactor();
+  if (grpc::Status s = CheckOwner(req->path(), req->owner()); !s.ok()) {
+    reactor->Finish(s);
+    return reactor;
+  }
+  if (req->to().session() <= 0) {
+    reactor->Finish({grpc::StatusCode::INVALID_ARGUMENT, "warden: transfer needs a successor"});
+    return reactor;
+  }
+  state::Command cmd = LockCmd(state::CommandType::kLockTransfer, req->path(), req->owner(), 0);
+  cmd.lock.token = req->token();
+  cmd.lock.to_session = req->to().session();
+  cmd.lock.to_owner = req->to().id();
+  ProposeLock<warden::v1::Locks, warden::v1::TransferRequest>(
+      ctx_, hub_, c, reactor, resp, std::move(cmd),
+      LockFinish<warden::v1::TransferRequest>(ctx_, reactor, resp),
+      [req](warden::v1::Locks::Stub* stub, grpc::ClientContext* cc, warden::v1::LockResponse* out,
+            std::function<void(grpc::Status)> done) {
+        stub->async()->Transfer(cc, req, out, std::move(done));
+      });
+  return reactor;
+}
+
 grpc::ServerUnaryReactor* LocksService::Inspect(grpc::CallbackServerContext* c,
                                                 const warden::v1::InspectRequest* req,
                                                 warden::v1::InspectResponse* resp) {

@@ -77,6 +77,9 @@ class LocksService final : public warden::v1::Locks::CallbackService {
   grpc::ServerUnaryReactor* Cancel(grpc::CallbackServerContext* c,
                                    const warden::v1::CancelRequest* req,
                                    warden::v1::LockResponse* resp) override;
+  grpc::ServerUnaryReactor* Transfer(grpc::CallbackServerContext* c,
+                                     const warden::v1::TransferRequest* req,
+                                     warden::v1::LockResponse* resp) override;
   grpc::ServerUnaryReactor* Inspect(grpc::CallbackServerContext* c,
                                     const warden::v1::InspectRequest* req,
                                     warden::v1::InspectResponse* resp) override;

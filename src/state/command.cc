@@ -187,7 +187,7 @@ class CommandDecoder {
 bool IsLockCommand(CommandType t) {
   const auto v = static_cast<uint8_t>(t);
   return v >= static_cast<uint8_t>(CommandType::kLockAcquire) &&
-         v <= static_cast<uint8_t>(CommandType::kV3Resign);
+         v <= static_cast<uint8_t>(CommandType::kLockTransfer);
 }
 
 namespace {
@@ -270,6 +270,11 @@ std::string EncodeCommand(const Command& c) {
       EncodeLock(&out, c.lock);
       EncodeTxn(&out, c.txn);
       break;
+    case CommandType::kLockTransfer:
+      EncodeLock(&out, c.lock);
+      PutI64(&out, c.lock.to_session);
+      PutBytes(&out, c.lock.to_owner);
+      break;
     default:
       if (IsLockCommand(c.type)) EncodeLock(&out, c.lock);
       break;
@@ -321,6 +326,9 @@ Result<Command> DecodeCommand(std::string_view data) {
     }
     case static_cast<uint8_t>(CommandType::kGuardedTxn):
       ok = d.Lock(&c.lock) && d.Txn(&c.txn, 0);
+      break;
+    case static_cast<uint8_t>(CommandType::kLockTransfer):
+      ok = d.Lock(&c.lock) && d.I64(&c.lock.to_session) && d.Str(&c.lock.to_owner);
       break;
     default:
       if (!IsLockCommand(static_cast<CommandType>(type))) {

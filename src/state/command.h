@@ -13,6 +13,7 @@
 //   kLockAcquire, kLockRelease, kLockRenew, kLockCancel, kLockTick,
 //   kV3Lock, kV3Unlock, kV3Campaign, kV3Proclaim, kV3Resign: lock
 //   kGuardedTxn:      lock | txn
+//   kLockTransfer:    lock | to_session:u64 | to_owner:bytes
 //   lock     := path:bytes | session:u64 | owner_id:bytes | mode:u8 | priority:u32 |
 //               wait_ms:u64 | ttl_ms:u64 | n:u32 compare[n] | value:bytes | token:u64 |
 //               request_id:u64 | key:bytes
@@ -65,6 +66,7 @@ enum class CommandType : uint8_t {
   kV3Campaign = 15,
   kV3Proclaim = 16,
   kV3Resign = 17,
+  kLockTransfer = 18,
 };
 
 // The body of every lock command; each uses the fields it needs.
@@ -80,7 +82,9 @@ struct LockCommand {
   std::string value;
   uint64_t token = 0;
   uint64_t request_id = 0;
-  std::string key;  // v3 commands: the key etcd clients see (name/<lease hex>)
+  std::string key;         // v3 commands: the key etcd clients see (name/<lease hex>)
+  int64_t to_session = 0;  // kLockTransfer: the successor
+  std::string to_owner;
 };
 
 struct Command {

@@ -93,6 +93,10 @@ void StateMachine::ApplyLockCommand(const Command& c, ApplyResult* r, LockEffect
     case CommandType::kLockCancel:
       r->lock = locks_.Cancel(l.path, owner, l.request_id, now, Conditions(), effects);
       break;
+    case CommandType::kLockTransfer:
+      r->lock = locks_.Transfer(l.path, owner, l.token, LockOwner{l.to_session, l.to_owner}, now,
+                                Conditions(), effects);
+      break;
     default: r->status = Status::InvalidArgument("not a lock command"); break;
   }
 }

@@ -249,6 +249,56 @@ LockAnswer LockTable::ReleaseOnce(const std::string& path, const LockOwner& owne
   return a;
 }
 
+LockAnswer LockTable::Transfer(const std::string& path, const LockOwner& owner, uint64_t token,
+                               const LockOwner& to, int64_t now_ms, const ConditionCheck& check,
+                               LockEffects* effects) {
+  WARDEN_CHECK(effects != nullptr);
+  LockAnswer a;
+  a.path = path;
+  a.owner = owner;
+  auto it = locks_.find(path);
+  const size_t h = it == locks_.end() ? kNone : HolderIndex(it->second.holders, owner);
+  if (h == kNone) {
+    a.outcome = LockOutcome::kNotHeld;
+    return a;
+  }
+  Lock& lock = it->second;
+  if (lock.holders[h].token != token) {
+    a.outcome = LockOutcome::kBadToken;
+    return a;
+  }
+  const size_t w = WaiterIndex(lock.waiters, to);
+  if (w == kNone) {
+    a.outcome = LockOutcome::kNotWaiting;
+    a.detail =
+        "session " + std::to_string(to.session) + " owner " + to.id + " does not wait on " + path;
+    return a;
+  }
+  std::vector<LockHolder> rest;
+  for (size_t i = 0; i < lock.holders.size(); ++i) {
+    if (i != h) rest.push_back(lock.holders[i]);
+  }
+  if (!Compatible(lock.waiters[w].request.mode, rest)) {
+    a.outcome = LockOutcome::kInvalid;
+    a.detail = "the successor's mode conflicts with the other holders";
+    return a;
+  }
+  a.outcome = LockOutcome::kGranted;
+  a.token = token;
+  a.hold_count = 0;
+  const LockHolder gone = RemoveHolder(path, &lock, h);
+  effects->events.push_back(
+      LockEvent{LockEvent::Type::kReleased, path, gone.owner, gone.mode, gone.token});
+  const LockWaiter next = RemoveWaiter(path, &lock, WaiterIndex(lock.waiters, to));
+  if (ConditionsHold(next.request.conditions, check)) {
+    Finish(AddHold(path, &lock, next.request, now_ms, effects), effects);
+  } else {
+    Dismiss(path, next, LockOutcome::kConditionFailed, effects);
+  }
+  Settle(path, now_ms, check, effects);
+  return a;
+}
+
 LockAnswer LockTable::Renew(const std::string& path, const LockOwner& owner, uint64_t token,
                             int64_t ttl_ms, uint64_t request_id, int64_t now_ms) {
   if (const LockAnswer* first = Recall(owner.session, request_id)) return *first;

@@ -190,6 +190,15 @@ class LockTable {
   // too, or kNotWaiting.
   LockAnswer Cancel(const std::string& path, const LockOwner& owner, uint64_t request_id,
                     int64_t now_ms, const ConditionCheck& check, LockEffects* effects);
+  // Graceful hand-over (an election leader naming its successor): ends the
+  // owner's hold whatever its count and grants it to `to`, a waiter on the
+  // same path, ahead of the queue order. kNotWaiting when `to` does not wait
+  // there; kInvalid when `to` could not hold it with the remaining holders.
+  // `to`'s own final answer is in effects->answers. Not remembered: a retry
+  // finds the hold gone (kNotHeld).
+  LockAnswer Transfer(const std::string& path, const LockOwner& owner, uint64_t token,
+                      const LockOwner& to, int64_t now_ms, const ConditionCheck& check,
+                      LockEffects* effects);
   // Replaces the value of a hold (an election leader's Proclaim).
   LockAnswer SetValue(const std::string& path, const LockOwner& owner, uint64_t token,
                       std::string value);

@@ -388,3 +388,31 @@ TEST_F(LockCommandTest, LocksAreInTheSnapshotImage) {
 
 }  // namespace
 }  // namespace warden::state
+
+namespace warden::state {
+namespace {
+
+TEST_F(LockCommandTest, TransferHandsTheLockToTheNamedWaiterAheadOfTheQueue) {
+  Grant(1);
+  Grant(2);
+  Grant(3);
+  ApplyResult a = Run(Lock(CommandType::kLockAcquire, "/e", 1));
+  ASSERT_EQ(Run(Lock(CommandType::kLockAcquire, "/e", 2)).lock.outcome, LockOutcome::kQueued);
+  ASSERT_EQ(Run(Lock(CommandType::kLockAcquire, "/e", 3)).lock.outcome, LockOutcome::kQueued);
+  Command t = Lock(CommandType::kLockTransfer, "/e", 1, a.lock.token);
+  t.lock.to_session = 3;  // not the head of the queue
+  ApplyResult r = Run(t);
+  ASSERT_EQ(r.lock.outcome, LockOutcome::kGranted) << r.lock.detail;
+  ASSERT_EQ(r.lock_answers.size(), 1u);
+  EXPECT_EQ(r.lock_answers[0].owner.session, 3);
+  EXPECT_GT(r.lock_answers[0].token, a.lock.token);
+  EXPECT_FALSE(sm_.locks().IsHolderToken("/e", a.lock.token));
+  // Naming an owner that does not wait is refused and changes nothing.
+  Command bad = Lock(CommandType::kLockTransfer, "/e", 3, r.lock_answers[0].token);
+  bad.lock.to_session = 1;
+  EXPECT_EQ(Run(bad).lock.outcome, LockOutcome::kNotWaiting);
+  EXPECT_TRUE(sm_.locks().IsHolderToken("/e", r.lock_answers[0].token));
+}
+
+}  // namespace
+}  // namespace warden::state
