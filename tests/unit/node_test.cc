@@ -185,6 +185,23 @@ TEST(NodeTest, ReadBarrierOnFollowerWaitsForTheLeadersCommit) {
   EXPECT_TRUE(s->ok()) << s->ToString();
 }
 
+// Regression (found by the learner membership integration test): a read
+// asked before the member knew a leader was dropped by Raft and waited for
+// the whole request timeout (5 s).
+TEST(NodeTest, ReadBarrierAskedBeforeALeaderIsKnownCompletesOnceOneIs) {
+  Cluster c(3);
+  Node* n1 = c.node(1);
+  ASSERT_EQ(n1->leader(), kNoNode);
+  std::optional<Status> s;
+  n1->ReadBarrier([&](const Status& st) { s = st; });
+  ASSERT_NE(c.Leader(), nullptr);
+  const int64_t elected_ms = c.clock.now_ms;
+  for (int i = 0; i < 50 && !s; ++i) c.Tick();
+  ASSERT_TRUE(s.has_value());
+  EXPECT_TRUE(s->ok()) << s->ToString();
+  EXPECT_LE(c.clock.now_ms - elected_ms, 1000) << "the read waited for its timeout";
+}
+
 TEST(NodeTest, ProposalTimesOutWithoutQuorum) {
   Cluster c(3);
   Node* leader = c.Leader();
