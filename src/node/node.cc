@@ -236,7 +236,11 @@ void Node::ApplyEntry(const raft::Entry& e) {
   state::ApplyResult r = state_.Apply(e.index, e.data);
   if (r.type == state::CommandType::kLockTick) lock_tick_sent_ms_ = -1;
   if (apply_observer_) apply_observer_(e);
-  if ((!r.lock_answers.empty() || !r.lock_events.empty()) && lock_sink_) lock_sink_(r);
+  if ((!r.lock_answers.empty() || !r.lock_events.empty() ||
+       r.type == state::CommandType::kLeaseRevoke) &&
+      lock_sink_) {
+    lock_sink_(r);
+  }
   if (!r.events.empty() && event_sink_) event_sink_(r.events, r.revision);
   if (r.status.ok() && r.type == state::CommandType::kLeaseGrant && IsLeader()) {
     // A lease granted in this term counts from now.

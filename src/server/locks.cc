@@ -161,14 +161,11 @@ void LockHub::OnApply(node::Node& n, const state::ApplyResult& r) {
     }
     for (Done& d : ready) d(a, r.revision);
   }
-  // A session that ended takes its waiters' answers with it; waiters of
-  // requests the table no longer remembers are answered here.
-  if (!r.lock_events.empty()) {
-    for (auto it = waiting_.begin(); it != waiting_.end();) {
-      if (n.state().leases().Exists(it->first.owner.session)) {
-        ++it;
-        continue;
-      }
+  // The lock table answers the waits a session's end dismisses; a wait
+  // registered here that the table never saw (or forgot) ends with it too.
+  if (r.type == state::CommandType::kLeaseRevoke && r.status.ok()) {
+    auto it = waiting_.lower_bound(Key{state::LockOwner{r.lease_id, ""}, "", 0});
+    while (it != waiting_.end() && it->first.owner.session == r.lease_id) {
       state::LockAnswer a;
       a.path = it->first.path;
       a.owner = it->first.owner;
@@ -178,6 +175,8 @@ void LockHub::OnApply(node::Node& n, const state::ApplyResult& r) {
       it = waiting_.erase(it);
       d(a, r.revision);
     }
+  }
+  if (!r.lock_events.empty()) {
     for (auto& [id, sink] : sinks_) sink(n, r.lock_events, r.revision);
   }
   if (!r.lock_events.empty() || !r.events.empty()) {
