@@ -50,8 +50,9 @@ class Node {
   // committed entry is applied to the state machine (or skipped: no-ops and
   // membership changes), and after a snapshot from the leader is loaded.
   using ApplyObserver = std::function<void(const raft::Entry&)>;
-  // Called for every applied entry that resolved queued lock requests or
-  // produced lock events (result.lock_answers, result.lock_events).
+  // Called for every applied entry that resolved queued lock requests,
+  // produced lock events (result.lock_answers, result.lock_events) or
+  // revoked a lease (a session's end).
   using LockSink = std::function<void(const state::ApplyResult&)>;
   using SnapshotObserver = std::function<void(const raft::SnapshotMetadata&)>;
 
