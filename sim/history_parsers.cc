@@ -86,7 +86,9 @@ class HistoryBuilder {
     } else if (r.type == "fail" && op.input.kind == OpKind::kCas) {
       op.complete_time = time;
       op.output = OpOutput::CasFailed();
-    } else if (r.type == "fail" || r.type == "info") {
+    } else if (r.type == "fail" || r.type == "info" || r.type == "refused") {
+      // `refused` (the chaos harness's JSON only): the server said it did not
+      // apply the operation, whatever its kind; dropped.
       keep_[i] = r.type == "info" && !IsRead(op);
     } else {
       return Status::InvalidArgument(where + "unknown type :" + r.type);

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <set>
 #include <string>
 #include <vector>
@@ -33,24 +34,31 @@ int Usage(const char* why) {
   return kExitUsage;
 }
 
-// The operations on `key` around the first one named in `detail`, as context.
-void PrintKeyExcerpt(const std::vector<Operation>& history, const std::string& key) {
+// The operations on `key` that completed before the one that could not be
+// placed (its times are the "[invoke, complete]" in `detail`), as context.
+void PrintKeyExcerpt(const std::vector<Operation>& history, const std::string& key,
+                     const std::string& detail) {
+  int64_t until = std::numeric_limits<int64_t>::max();
+  const size_t open = detail.find(" [");
+  const size_t comma = detail.find(", ", open == std::string::npos ? 0 : open);
+  const size_t close = detail.find(']', comma == std::string::npos ? 0 : comma);
+  if (open != std::string::npos && comma != std::string::npos && close != std::string::npos) {
+    until = std::strtoll(detail.substr(comma + 2, close - comma - 2).c_str(), nullptr, 10);
+  }
   std::vector<const Operation*> ops;
+  size_t total = 0;
   for (const Operation& op : history) {
-    if (op.key == key) ops.push_back(&op);
+    if (op.key != key) continue;
+    ++total;
+    if (op.invoke_time <= until) ops.push_back(&op);
   }
-  std::printf("  %zu operations on key \"%s\"; the last 12 completed before the end:\n", ops.size(),
-              key.c_str());
-  std::vector<const Operation*> completed;
-  for (const Operation* op : ops) {
-    if (!op->pending()) completed.push_back(op);
-  }
-  std::sort(completed.begin(), completed.end(), [](const Operation* a, const Operation* b) {
-    return a->complete_time < b->complete_time;
-  });
-  const size_t from = completed.size() > 12 ? completed.size() - 12 : 0;
-  for (size_t i = from; i < completed.size(); ++i) {
-    std::printf("    %s\n", DescribeOperation(*completed[i]).c_str());
+  std::sort(ops.begin(), ops.end(),
+            [](const Operation* a, const Operation* b) { return a->invoke_time < b->invoke_time; });
+  const size_t from = ops.size() > 12 ? ops.size() - 12 : 0;
+  std::printf("  %zu operations on key \"%s\"; the last %zu invoked up to the one that fails:\n",
+              total, key.c_str(), ops.size() - from);
+  for (size_t i = from; i < ops.size(); ++i) {
+    std::printf("    %s\n", DescribeOperation(*ops[i]).c_str());
   }
 }
 
@@ -120,7 +128,7 @@ int Main(int argc, char** argv) {
       if (r.detail.starts_with(prefix)) {
         const size_t end = r.detail.find("\": ", prefix.size());
         if (end != std::string::npos)
-          PrintKeyExcerpt(*history, r.detail.substr(prefix.size(), end - prefix.size()));
+          PrintKeyExcerpt(*history, r.detail.substr(prefix.size(), end - prefix.size()), r.detail);
       }
       return kExitViolation;
     }

@@ -228,7 +228,9 @@ Result<std::vector<Operation>> ParseKvEdnHistory(std::istream& in);
 // T is a non-negative integer (nanoseconds of a monotonic clock), and times
 // are the checker's times instead of line numbers. Other fields are ignored;
 // blank lines and lines starting with '#' are skipped. `fail` follows the
-// rules above: a failed cas means the compare did not hold.
+// rules above: a failed cas means the compare did not hold. One more type,
+// `refused`, says the server definitely did not apply the operation (it
+// answered "no leader" before proposing it): dropped, a cas included.
 Result<std::vector<Operation>> ParseJsonLinesHistory(std::istream& in);
 
 // ---------------------------------------------------------------------------

@@ -76,8 +76,8 @@ TEST(LincheckParserTest, NullMeansAbsentForReadsAndCasExpectations) {
 }
 
 TEST(LincheckParserTest, FailAndInfoFollowJepsenRules) {
-  // A failed cas stays (its compare did not hold); a failed write and any
-  // read without an answer leave; an info write stays pending.
+  // A failed cas stays (its compare did not hold); a failed write, a refused
+  // cas and any read without an answer leave; an info write stays pending.
   Result<std::vector<Operation>> h = Parse(
       R"({"process": 1, "type": "invoke", "f": "cas", "key": "k", "value": ["a", "b"], "time": 1}
 {"process": 1, "type": "fail", "f": "cas", "key": "k", "time": 2}
@@ -87,7 +87,9 @@ TEST(LincheckParserTest, FailAndInfoFollowJepsenRules) {
 {"process": 3, "type": "info", "f": "read", "key": "k", "time": 6}
 {"process": 4, "type": "invoke", "f": "write", "key": "k", "value": "w2", "time": 7}
 {"process": 4, "type": "info", "f": "write", "key": "k", "time": 8}
-{"process": 5, "type": "invoke", "f": "write", "key": "k", "value": "w3", "time": 9})");
+{"process": 5, "type": "invoke", "f": "write", "key": "k", "value": "w3", "time": 9}
+{"process": 6, "type": "invoke", "f": "cas", "key": "k", "value": ["w3", "w4"], "time": 10}
+{"process": 6, "type": "refused", "f": "cas", "key": "k", "time": 11})");
   ASSERT_TRUE(h.ok()) << h.status().message();
   ASSERT_EQ(h->size(), 3u);
   EXPECT_EQ((*h)[0].input.kind, OpKind::kCas);
