@@ -524,7 +524,8 @@ def cmd_matrix(args):
         cell_deadline = time.monotonic() + per
         for _ in range(100):
             left = cell_deadline - time.monotonic()
-            if left < 15 or time.monotonic() - t0 > budget + 120:
+            # Every cell gets one run; more while its share of the budget lasts.
+            if cell["runs"] and (left < 15 or time.monotonic() - t0 > budget):
                 break
             secs = int(min(max(15, left - 10), 120))
             s = run_one(make_args(nemesis=n, workload=w, seed=seed, seconds=secs, out=args.out,
