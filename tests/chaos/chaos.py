@@ -514,7 +514,7 @@ def cmd_matrix(args):
     wl = args.workloads.split(",") if args.workloads else sorted(workloads.WORKLOADS)
     cells = [(n, w) for n in nemeses for w in wl]
     budget = args.minutes * 60.0
-    per = max(20.0, budget / len(cells) - 15)  # about 15 s of start, heal and check per run
+    per = max(23.0, budget / len(cells))  # each cell's share, start, heal and check included
     t0 = time.monotonic()
     rows = []
     seed = args.seed
@@ -525,9 +525,9 @@ def cmd_matrix(args):
         for _ in range(100):
             left = cell_deadline - time.monotonic()
             # Every cell gets one run; more while its share of the budget lasts.
-            if cell["runs"] and (left < 15 or time.monotonic() - t0 > budget):
+            if cell["runs"] and (left < 23 or time.monotonic() - t0 > budget):
                 break
-            secs = int(min(max(15, left - 10), 120))
+            secs = int(min(max(15, left - 8), 120))  # about 8 s of start, heal and check
             s = run_one(make_args(nemesis=n, workload=w, seed=seed, seconds=secs, out=args.out,
                                   nodes=args.nodes, net=args.net))
             seed += 1

@@ -363,7 +363,10 @@ class _Proxy:
             threading.Thread(target=self._pump, args=(t, c), daemon=True).start()
 
     def _pump(self, a, b):
-        a.settimeout(0.5)
+        try:
+            a.settimeout(0.5)
+        except OSError:  # cut() closed it already
+            return
         while not self.stopped:
             try:
                 data = a.recv(65536)

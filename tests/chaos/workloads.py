@@ -254,3 +254,242 @@ class RegisterWorkload:
 
 
 WORKLOADS = {"register": RegisterWorkload}
+
+
+class WatchWorkload:
+    """Watch: every committed event of a prefix arrives exactly once, in
+    revision order, across reconnects.
+
+    Two writer clients Put unique values under chaos/w/ (the Put's header
+    revision is the event's revision). Three watchers, each starting on its
+    own member, watch the prefix from revision 1; when a stream breaks (the
+    member was killed, a fault, a cancel) the watcher reconnects to the next
+    member and resumes from the last revision it saw + 1. At the end a last
+    Put gives revision R, and each watcher must reach R (bounded wait).
+
+    Checked, per watcher: revisions strictly increase (no duplicate, nothing
+    out of order); every acknowledged Put at a revision the watcher reached
+    was delivered, with its key and value; every event is a Put some writer
+    invoked (no phantom values); and all watchers agree on the event at each
+    revision. A compacted resume is reported as unknown (nothing can be said).
+    """
+
+    name = "watch"
+    PREFIX = "chaos/w/"
+
+    def __init__(self, ctx, writers=2, watchers=3):
+        self.ctx = ctx
+        self.rng = random.Random(ctx.seed * 104729 + 3)
+        self.writers = writers
+        self.watchers = watchers
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()
+        self.acked = {}  # revision -> (key, value)
+        self.invoked = set()  # (key, value) of every Put sent
+        self.counts = collections.Counter()
+        self.events = [[] for _ in range(watchers)]  # (revision, key, value, type)
+        self.reconnects = [0] * watchers
+        self.compacted = []
+        self.calls = [None] * watchers
+        self.threads = []
+        self.last_ack = 0.0
+        self.log_path = os.path.join(ctx.run_dir, "watch.jsonl")
+        self.log_f = open(self.log_path, "w")
+
+    def _log(self, rec):
+        rec["time"] = time.monotonic_ns()
+        with self.lock:
+            self.log_f.write(json.dumps(rec) + "\n")
+
+    def _kv(self, member):
+        ch = grpc.insecure_channel(self.ctx.client_target(member), options=channel_options())
+        return rpc_pb2_grpc.KVStub(ch)
+
+    def _put(self, stub, key, value):
+        with self.lock:
+            self.invoked.add((key, value))
+        try:
+            r = stub.Put(rpc_pb2.PutRequest(key=key.encode(), value=value.encode()), timeout=OP_TIMEOUT_S)
+        except grpc.RpcError as e:
+            self.counts["info" if not (_refused(e) or _not_sent(e)) else "fail"] += 1
+            return None
+        with self.lock:
+            self.acked[r.header.revision] = (key, value)
+            self.counts["ok"] += 1
+        self.last_ack = time.monotonic()
+        self._log({"writer": key, "value": value, "revision": r.header.revision})
+        return r.header.revision
+
+    def _writer(self, index, seed):
+        rng = random.Random(seed)
+        stubs = [self._kv(m) for m in range(self.ctx.size)]
+        member = index % self.ctx.size
+        deadline = time.monotonic() + self.ctx.max_seconds
+        for n in range(1_000_000):
+            if self.stopping.is_set() or time.monotonic() > deadline:
+                return
+            key = "%sk%d" % (self.PREFIX, rng.randrange(8))
+            if self._put(stubs[member], key, "w%d-%d" % (index, n)) is None:
+                member = (member + 1) % self.ctx.size
+                self.stopping.wait(0.1)
+            else:
+                self.stopping.wait(rng.random() * 0.02)
+
+    def _watcher(self, index, next_rev=1):
+        member = index % self.ctx.size
+        prefix = self.PREFIX.encode()
+        end = prefix[:-1] + bytes([prefix[-1] + 1])
+        deadline = time.monotonic() + self.ctx.max_seconds + 60
+        for _ in range(100_000):
+            if self.stopping.is_set() or time.monotonic() > deadline:
+                return
+            ch = grpc.insecure_channel(self.ctx.client_target(member), options=channel_options())
+            stub = rpc_pb2_grpc.WatchStub(ch)
+            req = rpc_pb2.WatchRequest(create_request=rpc_pb2.WatchCreateRequest(
+                key=prefix, range_end=end, start_revision=next_rev))
+            stop_requests = threading.Event()
+
+            def requests():
+                yield req
+                stop_requests.wait(self.ctx.max_seconds + 120)
+
+            call = stub.Watch(requests())
+            with self.lock:
+                self.calls[index] = call
+            try:
+                for resp in call:
+                    if resp.compact_revision:
+                        with self.lock:
+                            self.compacted.append((index, next_rev, resp.compact_revision))
+                        self._log({"watcher": index, "compacted": resp.compact_revision, "from": next_rev})
+                        next_rev = resp.compact_revision
+                        break
+                    if resp.canceled:
+                        break
+                    for ev in resp.events:
+                        rev = ev.kv.mod_revision
+                        rec = (rev, ev.kv.key.decode(), ev.kv.value.decode(), int(ev.type))
+                        with self.lock:
+                            self.events[index].append(rec)
+                            self.counts["events"] += 1
+                        next_rev = max(next_rev, rev + 1)
+                    if self.stopping.is_set():
+                        break
+            except grpc.RpcError:
+                pass
+            finally:
+                stop_requests.set()
+                call.cancel()
+                ch.close()
+            if self.stopping.is_set():
+                return
+            self.reconnects[index] += 1
+            self._log({"watcher": index, "reconnect_to": (member + 1) % self.ctx.size, "from": next_rev})
+            member = (member + 1) % self.ctx.size
+            self.stopping.wait(0.2)
+
+    def start(self):
+        for i in range(self.watchers):
+            t = threading.Thread(target=self._watcher, args=(i,), daemon=True, name="watcher-%d" % i)
+            self.threads.append(t)
+            t.start()
+        for i in range(self.writers):
+            t = threading.Thread(target=self._writer, args=(i, self.rng.getrandbits(32)), daemon=True,
+                                 name="writer-%d" % i)
+            self.threads.append(t)
+            t.start()
+
+    def last_ack_time(self):
+        return self.last_ack
+
+    def stop(self):
+        self.stopping.set()
+        with self.lock:
+            calls = list(self.calls)
+        for c in calls:
+            if c is not None:
+                c.cancel()
+        for t in self.threads:
+            t.join(timeout=OP_TIMEOUT_S * 3 + 5)
+
+    def final(self):
+        """A last acknowledged Put; each watcher must reach its revision."""
+        self.final_rev = None
+        for attempt in range(40):
+            rev = self._put(self._kv(attempt % self.ctx.size), self.PREFIX + "final", "final-%d" % attempt)
+            if rev is not None:
+                self.final_rev = rev
+                break
+            time.sleep(0.25)
+        # stop() ended the watchers: resume each from where it left off (the
+        # same path as a reconnect) until it reaches the final revision.
+        self.stopping = threading.Event()
+        self.threads = []
+        for i in range(self.watchers):
+            with self.lock:
+                reached = max((e[0] for e in self.events[i]), default=0)
+            t = threading.Thread(target=self._watcher, args=(i, reached + 1), daemon=True)
+            self.threads.append(t)
+            t.start()
+        deadline = time.monotonic() + 25
+        for _ in range(300):
+            with self.lock:
+                tops = [max((e[0] for e in evs), default=0) for evs in self.events]
+            if self.final_rev is None or min(tops) >= self.final_rev or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        self.stopping.set()
+        with self.lock:
+            calls = list(self.calls)
+        for c in calls:
+            if c is not None:
+                c.cancel()
+        for t in self.threads:
+            t.join(timeout=10)
+
+    def stats(self):
+        c = self.counts
+        return {"ops": c["ok"] + c["fail"] + c["info"] + c["events"], "ok": c["ok"], "fail": c["fail"],
+                "info": c["info"], "events": c["events"]}
+
+    def check(self, lincheck=None):
+        with self.lock:
+            self.log_f.close()
+        problems = []
+        by_rev = {}
+        for w, evs in enumerate(self.events):
+            last = 0
+            for rev, key, value, typ in evs:
+                if rev <= last:
+                    problems.append("watcher %d: revision %d after %d (duplicate or out of order)" % (w, rev, last))
+                last = rev
+                if (key, value) not in self.invoked and typ == 0:
+                    problems.append("watcher %d: event at %d %s=%s was never written" % (w, rev, key, value))
+                seen = by_rev.setdefault(rev, (key, value, typ, w))
+                if seen[:3] != (key, value, typ):
+                    problems.append("revision %d: watcher %d saw %s=%s, watcher %d saw %s=%s" % (
+                        rev, w, key, value, seen[3], seen[0], seen[1]))
+            reached = max([e[0] for e in evs] + [0])
+            got = {e[0]: e for e in evs}
+            for rev, (key, value) in sorted(self.acked.items()):
+                if rev > reached:
+                    continue
+                if rev not in got:
+                    problems.append("watcher %d: acknowledged put %s=%s at revision %d never delivered "
+                                    "(watcher reached %d)" % (w, key, value, rev, reached))
+                elif got[rev][1:3] != (key, value):
+                    problems.append("watcher %d: revision %d delivered as %s=%s, acknowledged as %s=%s" % (
+                        w, rev, got[rev][1], got[rev][2], key, value))
+            if self.final_rev is not None and reached < self.final_rev:
+                problems.append("watcher %d reached revision %d, not the final %d within 25 s" % (
+                    w, reached, self.final_rev))
+        summary = "%d acknowledged puts, %d events, reconnects %s, final revision %s" % (
+            len(self.acked), self.counts["events"], self.reconnects, self.final_rev)
+        if problems:
+            return Verdict("violation", "%d problems; %s\n" % (len(problems), summary) + "\n".join(problems[:20]))
+        if self.compacted:
+            return Verdict("unknown", "compacted resumes %s; %s" % (self.compacted, summary))
+        return Verdict("ok", "every acknowledged put delivered once, in order, to every watcher; " + summary)
+
+
+WORKLOADS["watch"] = WatchWorkload
