@@ -23,7 +23,7 @@ FAULT_VARIANTS = {
     "partition": ["leader-isolated", "majority-minority", "oneway", "bridge", "ring"],
     "net": ["loss", "slow"],
     "clock": ["jump-forward", "jump-back"],
-    "disk": ["full"],
+    "disk": ["full", "slow"],
     "power": ["all"],
     "zombie": ["leader"],
 }
@@ -192,13 +192,22 @@ class Nemesis:
             c.set_clock_offset(target, offset)
             self.record("start", step, targets=[target], detail="clock %+ds" % offset)
             return lambda: c.set_clock_offset(target, 0)
+        if kind == "disk" and variant == "slow":
+            if not c.slow_fsync:
+                return None
+            leader = c.leader_index(timeout=3)
+            target = leader if leader is not None and rng.random() < 0.5 else rng.randrange(c.size)
+            ms = 100 + step["amount"] % 700
+            c.set_fsync_delay(target, ms)
+            self.record("start", step, targets=[target], detail="fsync +%d ms" % ms)
+            return lambda: c.set_fsync_delay(target, 0)
         if kind == "disk":
             if not c.tmpfs:
                 return None
             target = rng.randrange(c.size)
             filled = c.fill_disk(target)
             self.record("start", step, targets=[target], detail="filled %d bytes" % filled)
-            return lambda: c.free_disk(target)
+            return lambda: {"detail": c.free_disk(target)}
         if kind == "zombie":
             leader = c.leader_index(timeout=3)
             if leader is None:
@@ -240,9 +249,9 @@ class Nemesis:
             hold = step["hold"] * (0.3 if step["fault"] == "zombie" else 1.0)
             self.stop_event.wait(hold)
             try:
-                heal()
+                extra = heal()
                 self.last_heal = time.monotonic()
-                self.record("heal", step)
+                self.record("heal", step, **(extra if isinstance(extra, dict) else {}))
             except Exception as e:  # noqa: BLE001
                 self.record("error", step, detail="heal: %s: %s" % (type(e).__name__, e))
 

@@ -50,6 +50,8 @@ class HistoryWriter:
         self.lock = threading.Lock()
         self.f = open(path, "w")
         self.counts = collections.Counter()
+        self.last_ok_ns = 0
+        self.max_gap_ns = 0  # the longest time without any acknowledged operation
 
     def write(self, process, type_, f, key, value, error=None):
         rec = {"process": process, "type": type_, "f": f, "key": key, "value": value,
@@ -61,6 +63,10 @@ class HistoryWriter:
             self.f.flush()
             if type_ != "invoke":
                 self.counts[type_] += 1
+            if type_ == "ok":
+                if self.last_ok_ns:
+                    self.max_gap_ns = max(self.max_gap_ns, rec["time"] - self.last_ok_ns)
+                self.last_ok_ns = rec["time"]
 
     def close(self):
         with self.lock:
@@ -239,8 +245,9 @@ class RegisterWorkload:
 
     def stats(self):
         c = self.history.counts
-        return {"ops": c["ok"] + c["fail"] + c["info"], "ok": c["ok"], "fail": c["fail"],
-                "info": c["info"]}
+        return {"ops": c["ok"] + c["fail"] + c["info"] + c["refused"], "ok": c["ok"],
+                "fail": c["fail"] + c["refused"], "info": c["info"],
+                "max_unavailable_s": round(self.history.max_gap_ns / 1e9, 2)}
 
     def check(self, lincheck, timeout_s=120):
         self.history.close()
