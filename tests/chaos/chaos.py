@@ -250,14 +250,18 @@ class ChaosCluster:
         path = os.path.join(m.data_dir, "filler")
         written = 0
         chunk = b"\0" * (1 << 20)
-        with open(path, "wb") as f:
+        f = open(path, "wb", buffering=0)
+        try:
             for _ in range(400):  # bounded: the tmpfs is 160 MiB
                 try:
-                    f.write(chunk)
-                    f.flush()
-                    written += len(chunk)
-                except OSError:
+                    written += f.write(chunk)
+                except OSError:  # ENOSPC: full
                     break
+        finally:
+            try:
+                f.close()
+            except OSError:
+                pass
         return written
 
     def alarms(self, i):
@@ -301,6 +305,12 @@ class ChaosCluster:
         if self.slow_fsync:
             for i in range(self.size):
                 self.set_fsync_delay(i, 0)
+        if self.tmpfs:
+            # A member that raised NOSPACE stays out of Raft until restarted.
+            for i in range(self.size):
+                if self.members[i].running and self.alarms(i):
+                    self._note(self.members[i], "NOSPACE at the end: restart")
+                    self.kill([i])
         self.restart(range(self.size))
 
     def stop_all(self):
@@ -576,7 +586,7 @@ def cmd_matrix(args):
     seed = args.seed
     for (n, w) in cells:
         cell = {"nemesis": n, "workload": w, "runs": 0, "ops": 0, "faults": 0, "violations": 0,
-                "unknown": 0, "errors": 0, "gap": 0.0}
+                "unknown": 0, "liveness": 0, "errors": 0, "gap": 0.0}
         cell_deadline = time.monotonic() + per
         for _ in range(100):
             left = cell_deadline - time.monotonic()
@@ -598,23 +608,24 @@ def cmd_matrix(args):
             v = s.get("verdict")
             cell["violations"] += v == "violation"
             cell["unknown"] += v == "unknown"
-            cell["errors"] += v not in ("ok", "violation", "unknown")
+            cell["liveness"] += v == "liveness"
+            cell["errors"] += v not in ("ok", "violation", "unknown", "liveness")
         rows.append(cell)
     table = format_table(rows, time.monotonic() - t0)
     log(table)
     with open(os.path.join(args.out, "matrix-table.md"), "w") as f:
         f.write(table + "\n")
-    return 1 if any(r["violations"] or r["errors"] for r in rows) else 0
+    return 1 if any(r["violations"] or r["errors"] or r["liveness"] for r in rows) else 0
 
 
 def format_table(rows, seconds):
-    lines = ["| nemesis | workload | runs | operations | faults injected | violations | unknown | errors "
-             "| longest gap (s) |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| nemesis | workload | runs | operations | faults injected | violations | unknown "
+             "| liveness | harness errors | longest gap (s) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append("| %s | %s | %d | %d | %d | %d | %d | %d | %s |" % (
+        lines.append("| %s | %s | %d | %d | %d | %d | %d | %d | %d | %s |" % (
             r["nemesis"], r["workload"], r["runs"], r["ops"], r["faults"], r["violations"],
-            r["unknown"], r["errors"], "%.1f" % r["gap"] if r["gap"] else "-"))
+            r["unknown"], r["liveness"], r["errors"], "%.1f" % r["gap"] if r["gap"] else "-"))
     lines.append("")
     lines.append("(%.1f minutes of wall time)" % (seconds / 60))
     return "\n".join(lines)

@@ -49,11 +49,11 @@ class WatchCheckTest(unittest.TestCase):
                        "watcher 2 saw b=9, watcher 0 saw b=2"):
             self.assertIn(needle, v.detail)
 
-    def test_a_watcher_that_never_catches_up_is_a_violation(self):
+    def test_a_watcher_that_never_catches_up_is_a_liveness_failure(self):
         w = watch_workload()
         w.events = [list(GOOD), list(GOOD), GOOD[:2]]
         v = w.check()
-        self.assertEqual(v.outcome, "violation")
+        self.assertEqual(v.outcome, "liveness")
         self.assertIn("not the final 4", v.detail)
 
 

@@ -39,7 +39,8 @@ def channel_options():
             ("grpc.max_reconnect_backoff_ms", 1000)]
 
 
-Verdict = collections.namedtuple("Verdict", "outcome detail")  # ok | violation | unknown | error
+# outcome: ok | violation (safety) | liveness (no progress after healing) | unknown | error
+Verdict = collections.namedtuple("Verdict", "outcome detail")
 
 
 class HistoryWriter:
@@ -462,7 +463,8 @@ class WatchWorkload:
     def check(self, lincheck=None):
         with self.lock:
             self.log_f.close()
-        problems = []
+        problems = []  # safety: what was delivered is wrong
+        stuck = []  # liveness: a watcher did not catch up after every fault healed
         by_rev = {}
         for w, evs in enumerate(self.events):
             last = 0
@@ -488,12 +490,14 @@ class WatchWorkload:
                     problems.append("watcher %d: revision %d delivered as %s=%s, acknowledged as %s=%s" % (
                         w, rev, got[rev][1], got[rev][2], key, value))
             if self.final_rev is not None and reached < self.final_rev:
-                problems.append("watcher %d reached revision %d, not the final %d within 25 s" % (
+                stuck.append("watcher %d reached revision %d, not the final %d within 25 s" % (
                     w, reached, self.final_rev))
         summary = "%d acknowledged puts, %d events, reconnects %s, final revision %s" % (
             len(self.acked), self.counts["events"], self.reconnects, self.final_rev)
         if problems:
             return Verdict("violation", "%d problems; %s\n" % (len(problems), summary) + "\n".join(problems[:20]))
+        if stuck:
+            return Verdict("liveness", "%s\n" % summary + "\n".join(stuck))
         if self.compacted:
             return Verdict("unknown", "compacted resumes %s; %s" % (self.compacted, summary))
         return Verdict("ok", "every acknowledged put delivered once, in order, to every watcher; " + summary)
