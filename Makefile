@@ -7,13 +7,16 @@
 #   make asan|tsan  build and test with sanitizers
 #   make fuzz       libFuzzer targets (clang) for FUZZ_SECONDS each, corpus in build-fuzz/
 #   make bench-storage  the WAL benchmark (bench/wal_bench) on the disk; see bench/RESULTS.md
+#   make chaos-smoke    real 3-member cluster under faults + both planted bugs (< 5 min; part of make test)
+#   make chaos      every nemesis x workload for CHAOS_MINUTES (20), then the table (docs/chaos.md)
 JOBS ?= 2
 BUILD ?= build
 SOAK_SEEDS ?= 0:100000
 SOAK_SECONDS ?= 7200
 FUZZ_SECONDS ?= 600
+CHAOS_MINUTES ?= 20
 
-.PHONY: all bootstrap build test run sim sim-soak asan tsan fuzz bench-storage format clean
+.PHONY: all bootstrap build test run sim sim-soak asan tsan fuzz bench-storage chaos-smoke chaos format clean
 
 all: build
 
@@ -51,6 +54,13 @@ bench-storage: build
 	cmake --build $(BUILD) -j $(JOBS) --target wal_bench
 	$(BUILD)/bench/wal_bench --benchmark_repetitions=3 --benchmark_enable_random_interleaving=true \
 	  --benchmark_report_aggregates_only=true --benchmark_counters_tabular=true
+
+chaos-smoke: build
+	cd $(BUILD) && ctest --output-on-failure -R '^chaos_smoke$$'
+
+chaos: build
+	WARDEN_BUILD=$(abspath $(BUILD)) /usr/bin/python3 tests/chaos/chaos.py matrix --minutes $(CHAOS_MINUTES) \
+	  --out $(abspath $(BUILD))/chaos
 
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i

@@ -1,10 +1,14 @@
-// Parsers of reference histories recorded by others (Jepsen etcd logs, the
-// EDN key-value histories), into the checker's Operation form.
+// Parsers of histories into the checker's Operation form: reference histories
+// recorded by others (Jepsen etcd logs, the EDN key-value histories) and the
+// JSON-lines histories that the chaos harness (tests/chaos/) records.
+#include <cctype>
 #include <charconv>
 #include <istream>
 #include <map>
+#include <sstream>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "sim/linearizability.h"
 
@@ -22,11 +26,14 @@ struct Record {
   std::string f;     // read, write, cas (jepsen) or get, put, append (kv)
   std::string key;
   std::optional<std::string> value;  // nullopt: nil
+  // A CAS's (expected, new) when given as a pair (JSON), not as "[A B]" text.
+  std::optional<std::pair<std::optional<std::string>, std::string>> cas;
 };
 
 Result<OpInput> MakeInput(const Record& r) {
   if (r.f == "read") return OpInput::Read();
   if (r.f == "get") return OpInput::Get();
+  if (r.f == "cas" && r.cas) return OpInput::Cas(r.cas->first, r.cas->second);
   if (!r.value) return Status::InvalidArgument(":" + r.f + " without a value");
   if (r.f == "write" || r.f == "put") return OpInput::Write(*r.value);
   if (r.f == "append") return OpInput::Append(*r.value);
@@ -52,7 +59,8 @@ Result<OpInput> MakeInput(const Record& r) {
 // nothing, is dropped.
 class HistoryBuilder {
  public:
-  Status Add(const Record& r, int line) {
+  // `line` names the record in messages; `time` is its timestamp.
+  Status Add(const Record& r, int line, int64_t time) {
     const std::string where = "line " + std::to_string(line) + ": ";
     if (r.type == "invoke") {
       Result<OpInput> input = MakeInput(r);
@@ -60,7 +68,7 @@ class HistoryBuilder {
       if (!open_.emplace(r.process, ops_.size()).second) {
         return Status::InvalidArgument(where + "process invokes with an operation open");
       }
-      ops_.push_back({r.process, line, kPending, r.key, std::move(*input), OpOutput::Ok()});
+      ops_.push_back({r.process, time, kPending, r.key, std::move(*input), OpOutput::Ok()});
       keep_.push_back(true);
       return Status::Ok();
     }
@@ -69,13 +77,18 @@ class HistoryBuilder {
     const size_t i = it->second;
     open_.erase(it);
     Operation& op = ops_[i];
+    if (time < op.invoke_time) {
+      return Status::InvalidArgument(where + "completion before its invoke");
+    }
     if (r.type == "ok") {
-      op.complete_time = line;
+      op.complete_time = time;
       if (IsRead(op)) op.output = OpOutput::Value(r.value);
     } else if (r.type == "fail" && op.input.kind == OpKind::kCas) {
-      op.complete_time = line;
+      op.complete_time = time;
       op.output = OpOutput::CasFailed();
-    } else if (r.type == "fail" || r.type == "info") {
+    } else if (r.type == "fail" || r.type == "info" || r.type == "refused") {
+      // `refused` (the chaos harness's JSON only): the server said it did not
+      // apply the operation, whatever its kind; dropped.
       keep_[i] = r.type == "info" && !IsRead(op);
     } else {
       return Status::InvalidArgument(where + "unknown type :" + r.type);
@@ -150,6 +163,181 @@ Result<std::map<std::string, std::optional<std::string>>> ParseEdnMap(std::strin
   return out;
 }
 
+// A JSON value of the shapes a history line uses: string, integer, null,
+// boolean, or an array of strings and nulls.
+struct JsonValue {
+  enum class Kind { kNull, kString, kNumber, kBool, kArray } kind = Kind::kNull;
+  std::string text;                               // kString; kNumber as written
+  std::vector<std::optional<std::string>> items;  // kArray: strings, nullopt for null
+};
+
+// Parses one flat JSON object: {"name": value, ...}.
+class JsonLineParser {
+ public:
+  explicit JsonLineParser(std::string_view s) : s_(s) {}
+
+  Result<std::map<std::string, JsonValue>> ParseObject() {
+    std::map<std::string, JsonValue> out;
+    if (!Eat('{')) return Error("expected '{'");
+    if (Eat('}')) return Finish(std::move(out));
+    for (;;) {
+      Result<std::string> name = String();
+      if (!name.ok()) return name.status();
+      if (!Eat(':')) return Error("expected ':'");
+      Result<JsonValue> value = Value();
+      if (!value.ok()) return value.status();
+      out[*name] = std::move(*value);
+      if (Eat('}')) return Finish(std::move(out));
+      if (!Eat(',')) return Error("expected ',' or '}'");
+    }
+  }
+
+ private:
+  Result<std::map<std::string, JsonValue>> Finish(std::map<std::string, JsonValue> out) {
+    SkipSpace();
+    if (i_ != s_.size()) return Error("trailing characters");
+    return out;
+  }
+  Status Error(const std::string& what) const {
+    return Status::InvalidArgument("JSON: " + what + " at column " + std::to_string(i_ + 1));
+  }
+  void SkipSpace() {
+    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\r')) ++i_;
+  }
+  bool Eat(char c) {
+    SkipSpace();
+    if (i_ < s_.size() && s_[i_] == c) {
+      ++i_;
+      return true;
+    }
+    return false;
+  }
+  bool EatWord(std::string_view w) {
+    SkipSpace();
+    if (s_.substr(i_, w.size()) != w) return false;
+    i_ += w.size();
+    return true;
+  }
+  static void AppendUtf8(uint32_t cp, std::string* out) {
+    if (cp < 0x80) {
+      *out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+      *out += static_cast<char>(0xC0 | (cp >> 6));
+      *out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+      *out += static_cast<char>(0xE0 | (cp >> 12));
+      *out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      *out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+      *out += static_cast<char>(0xF0 | (cp >> 18));
+      *out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+      *out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      *out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+  }
+  bool Hex4(uint32_t* cp) {
+    if (i_ + 4 > s_.size()) return false;
+    *cp = 0;
+    for (int k = 0; k < 4; ++k) {
+      const char c = s_[i_++];
+      *cp <<= 4;
+      if (c >= '0' && c <= '9') {
+        *cp |= static_cast<uint32_t>(c - '0');
+      } else if (c >= 'a' && c <= 'f') {
+        *cp |= static_cast<uint32_t>(c - 'a' + 10);
+      } else if (c >= 'A' && c <= 'F') {
+        *cp |= static_cast<uint32_t>(c - 'A' + 10);
+      } else {
+        return false;
+      }
+    }
+    return true;
+  }
+  Result<std::string> String() {
+    if (!Eat('"')) return Error("expected a string");
+    std::string out;
+    while (i_ < s_.size() && s_[i_] != '"') {
+      char c = s_[i_++];
+      if (c != '\\') {
+        out += c;
+        continue;
+      }
+      if (i_ == s_.size()) break;
+      c = s_[i_++];
+      switch (c) {
+        case '"':
+        case '\\':
+        case '/': out += c; break;
+        case 'b': out += '\b'; break;
+        case 'f': out += '\f'; break;
+        case 'n': out += '\n'; break;
+        case 'r': out += '\r'; break;
+        case 't': out += '\t'; break;
+        case 'u': {
+          uint32_t cp = 0;
+          if (!Hex4(&cp)) return Error("bad \\u escape");
+          if (cp >= 0xD800 && cp < 0xDC00 && s_.substr(i_, 2) == "\\u") {
+            i_ += 2;
+            uint32_t low = 0;
+            if (!Hex4(&low) || low < 0xDC00 || low > 0xDFFF) return Error("bad surrogate pair");
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+          }
+          AppendUtf8(cp, &out);
+          break;
+        }
+        default: return Error("bad escape");
+      }
+    }
+    if (i_ == s_.size()) return Error("unterminated string");
+    ++i_;
+    return out;
+  }
+  Result<JsonValue> Value() {
+    JsonValue v;
+    SkipSpace();
+    if (i_ == s_.size()) return Error("expected a value");
+    if (s_[i_] == '"') {
+      Result<std::string> text = String();
+      if (!text.ok()) return text.status();
+      v.kind = JsonValue::Kind::kString;
+      v.text = std::move(*text);
+    } else if (EatWord("null")) {
+      v.kind = JsonValue::Kind::kNull;
+    } else if (EatWord("true") || EatWord("false")) {
+      v.kind = JsonValue::Kind::kBool;
+      v.text = s_[i_ - 1] == 'e' && s_[i_ - 2] == 'u' ? "true" : "false";
+    } else if (Eat('[')) {
+      v.kind = JsonValue::Kind::kArray;
+      if (Eat(']')) return v;
+      for (;;) {
+        SkipSpace();
+        if (EatWord("null")) {
+          v.items.push_back(std::nullopt);
+        } else {
+          Result<std::string> item = String();
+          if (!item.ok()) return Error("arrays hold only strings and nulls");
+          v.items.push_back(std::move(*item));
+        }
+        if (Eat(']')) return v;
+        if (!Eat(',')) return Error("expected ',' or ']'");
+      }
+    } else {
+      const size_t b = i_;
+      while (i_ < s_.size() && (std::isdigit(static_cast<unsigned char>(s_[i_])) || s_[i_] == '-' ||
+                                s_[i_] == '+' || s_[i_] == '.' || s_[i_] == 'e' || s_[i_] == 'E')) {
+        ++i_;
+      }
+      if (b == i_) return Error("unexpected character");
+      v.kind = JsonValue::Kind::kNumber;
+      v.text = std::string(s_.substr(b, i_ - b));
+    }
+    return v;
+  }
+
+  std::string_view s_;
+  size_t i_ = 0;
+};
+
 }  // namespace
 
 Result<std::vector<Operation>> ParseJepsenEtcdLog(std::istream& in) {
@@ -169,7 +357,7 @@ Result<std::vector<Operation>> ParseJepsenEtcdLog(std::istream& in) {
     r.f = StripColon(f);
     const std::string_view value = Trim(rest);
     if (value != "nil") r.value = std::string(value);
-    if (Status s = builder.Add(r, line); !s.ok()) return s;
+    if (Status s = builder.Add(r, line, line); !s.ok()) return s;
   }
   return std::move(builder).Finish();
 }
@@ -196,7 +384,75 @@ Result<std::vector<Operation>> ParseKvEdnHistory(std::istream& in) {
     r.f = StripColon(*f);
     r.key = *key;
     r.value = field("value");
-    if (Status s = builder.Add(r, line); !s.ok()) return s;
+    if (Status s = builder.Add(r, line, line); !s.ok()) return s;
+  }
+  return std::move(builder).Finish();
+}
+
+}  // namespace warden::sim
+
+namespace warden::sim {
+
+Result<std::vector<Operation>> ParseJsonLinesHistory(std::istream& in) {
+  HistoryBuilder builder;
+  std::string text;
+  for (int line = 1; std::getline(in, text); ++line) {
+    const std::string_view trimmed = Trim(text);
+    if (trimmed.empty() || trimmed.front() == '#') continue;
+    const std::string where = "line " + std::to_string(line) + ": ";
+    Result<std::map<std::string, JsonValue>> object = JsonLineParser(trimmed).ParseObject();
+    if (!object.ok()) return Status::InvalidArgument(where + object.status().message());
+    auto field = [&object](const char* name) -> const JsonValue* {
+      auto it = object->find(name);
+      return it == object->end() ? nullptr : &it->second;
+    };
+    const JsonValue* process = field("process");
+    const JsonValue* type = field("type");
+    const JsonValue* f = field("f") != nullptr ? field("f") : field("op");
+    const JsonValue* key = field("key");
+    const JsonValue* time = field("time");
+    Record r;
+    int64_t t = 0;
+    if (process == nullptr || process->kind != JsonValue::Kind::kNumber ||
+        !ParseUint(process->text, &r.process)) {
+      return Status::InvalidArgument(where + "\"process\" must be a non-negative integer");
+    }
+    if (type == nullptr || type->kind != JsonValue::Kind::kString || f == nullptr ||
+        f->kind != JsonValue::Kind::kString || key == nullptr ||
+        key->kind != JsonValue::Kind::kString) {
+      return Status::InvalidArgument(where + "missing \"type\", \"f\" (or \"op\") or \"key\"");
+    }
+    const auto [end, error] =
+        time == nullptr
+            ? std::from_chars_result{nullptr, std::errc::invalid_argument}
+            : std::from_chars(time->text.data(), time->text.data() + time->text.size(), t);
+    if (time == nullptr || time->kind != JsonValue::Kind::kNumber || error != std::errc() ||
+        end != time->text.data() + time->text.size() || t < 0) {
+      return Status::InvalidArgument(where + "\"time\" must be a non-negative integer");
+    }
+    r.type = type->text;
+    r.f = f->text;
+    r.key = key->text;
+    if (const JsonValue* value = field("value"); value != nullptr) {
+      switch (value->kind) {
+        case JsonValue::Kind::kString:
+        case JsonValue::Kind::kNumber: r.value = value->text; break;
+        case JsonValue::Kind::kNull: break;
+        case JsonValue::Kind::kArray:
+          if (value->items.size() != 2 || !value->items[1]) {
+            return Status::InvalidArgument(where + "a cas value is [expected or null, new]");
+          }
+          r.cas.emplace(value->items[0], *value->items[1]);
+          r.value = "[cas]";
+          break;
+        case JsonValue::Kind::kBool:
+          return Status::InvalidArgument(where + "\"value\" may not be a boolean");
+      }
+    }
+    if (r.f == "cas" && r.type == "invoke" && !r.cas) {
+      return Status::InvalidArgument(where + "a cas invoke needs \"value\": [expected, new]");
+    }
+    if (Status s = builder.Add(r, line, t); !s.ok()) return s;
   }
   return std::move(builder).Finish();
 }

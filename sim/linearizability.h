@@ -221,6 +221,17 @@ Result<std::vector<Operation>> ParseJepsenEtcdLog(std::istream& in);
 // One EDN map a line: {:process P, :type :invoke|:ok, :f :get|:put|:append,
 // :key "K", :value "V"}. Gets are OpKind::kGet (keys start as "").
 Result<std::vector<Operation>> ParseKvEdnHistory(std::istream& in);
+// The chaos harness's histories (tests/chaos/, docs/chaos.md): one JSON object a
+// line, {"process": P, "type": "invoke"|"ok"|"fail"|"info", "f": "read"|"write"|
+// "cas" (or "op": ...), "key": "K", "value": V, "time": T}. V is a string or
+// null (absent) for reads and writes, [expected or null, new] for a cas;
+// T is a non-negative integer (nanoseconds of a monotonic clock), and times
+// are the checker's times instead of line numbers. Other fields are ignored;
+// blank lines and lines starting with '#' are skipped. `fail` follows the
+// rules above: a failed cas means the compare did not hold. One more type,
+// `refused`, says the server definitely did not apply the operation (it
+// answered "no leader" before proposing it): dropped, a cas included.
+Result<std::vector<Operation>> ParseJsonLinesHistory(std::istream& in);
 
 // ---------------------------------------------------------------------------
 // Records a history as the simulator runs. Not thread-safe.

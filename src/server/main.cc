@@ -20,6 +20,7 @@
 #include "src/server/peer.h"
 #include "src/server/watch.h"
 #include "src/storage/env.h"
+#include "src/storage/write_behind_env.h"
 
 extern char** environ;
 
@@ -166,8 +167,12 @@ int Run(int argc, char** argv) {
   }
 
   storage::LogStoreOptions store_options;
+  // ack-before-fsync keeps unsynced bytes in the process (write_behind_env.h)
+  // so that a kill -9 loses them as a power loss would.
+  storage::WriteBehindEnv write_behind(storage::Env::Default());
+  storage::Env* store_env = skip_sync ? &write_behind : storage::Env::Default();
   Result<std::unique_ptr<storage::LogStore>> store =
-      storage::LogStore::Open(storage::Env::Default(), config.data_dir, store_options);
+      storage::LogStore::Open(store_env, config.data_dir, store_options);
   if (!store.ok())
     Fatal("cannot open the data directory " + config.data_dir + ": " + store.status().message());
   for (const std::string& note : (*store)->recovery_notes()) Log("recovery: " + note);

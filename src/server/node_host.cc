@@ -9,7 +9,12 @@ void LogStoreDurableLog::Persist(const std::optional<raft::Snapshot>& snapshot,
                                  const std::optional<raft::HardState>& hard_state, bool sync,
                                  std::function<void(const Status&)> done) {
   const auto start = std::chrono::steady_clock::now();
-  Status s = store_->Save(snapshot, entries, hard_state, sync && !skip_sync_);
+  bool real_sync = sync;
+  if (skip_sync_ && sync) {
+    real_sync = start - last_sync_ >= std::chrono::milliseconds(kLazySyncIntervalMs);
+    if (real_sync) last_sync_ = start;
+  }
+  Status s = store_->Save(snapshot, entries, hard_state, real_sync);
   if (observer_ && sync) {
     observer_(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }

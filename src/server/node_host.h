@@ -6,6 +6,7 @@
 // Thread safety: Post may be called from any thread.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -31,14 +32,19 @@ class LogStoreDurableLog final : public node::ViewedDurableLog {
   Status CreateSnapshot(Index applied, const raft::ConfState& cs, std::string data) override {
     return store_->CreateSnapshot(applied, cs, std::move(data));
   }
-  // Planted bug for the chaos harness: acknowledge before fsync.
+  // Planted bug for the chaos harness: acknowledge before fsync. A real
+  // fdatasync then happens only at the first persist at least
+  // kLazySyncIntervalMs after the previous one (a lazy write-back), so the
+  // last acknowledged writes are not durable for up to that long.
   void set_skip_sync(bool v) { skip_sync_ = v; }
+  static constexpr int64_t kLazySyncIntervalMs = 2000;
   // Called with the seconds each persist took (fdatasync included).
   void set_persist_observer(std::function<void(double)> fn) { observer_ = std::move(fn); }
 
  private:
   storage::LogStore* store_;
   bool skip_sync_ = false;
+  std::chrono::steady_clock::time_point last_sync_{};
   std::function<void(double)> observer_;
 };
 
