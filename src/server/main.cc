@@ -248,7 +248,21 @@ int Run(int argc, char** argv) {
   raft::ConfState synced_conf;
   uint64_t synced_version = UINT64_MAX;
   bool removal_logged = false;
+  WatchHub* watch_hub_ptr = nullptr;  // set before the node loop starts
+  bool disk_failure_logged = false;
   auto sync_members = [&](node::Node& n) {
+    if (!n.disk_failure().ok() && !disk_failure_logged) {
+      disk_failure_logged = true;
+      Log("disk failure: " + n.disk_failure().ToString() +
+          "; this member no longer takes part in Raft and refuses writes (NOSPACE alarm), "
+          "serializable reads keep working; restart it once the disk is fixed");
+      // Its watchers would wait for events that never come: end them so
+      // their clients reconnect to another member.
+      if (watch_hub_ptr != nullptr) {
+        watch_hub_ptr->FailAll(
+            {grpc::StatusCode::UNAVAILABLE, "etcdserver: member stopped applying (disk failure)"});
+      }
+    }
     if (n.removed() && !removal_logged) {
       removal_logged = true;
       Log("this member was removed from the cluster; shutting down");
@@ -295,6 +309,7 @@ int Run(int argc, char** argv) {
   MaintenanceService maintenance(&ctx);
   LeaseService lease(&ctx);
   WatchHub watch_hub(&ctx);
+  watch_hub_ptr = &watch_hub;
   WatchService watch(&ctx, &watch_hub);
   ClusterService cluster(&ctx);
   LockHub lock_hub;

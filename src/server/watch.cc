@@ -1,5 +1,7 @@
 #include "src/server/watch.h"
 
+#include <set>
+
 #include "src/server/etcd_convert.h"
 
 namespace warden::server {
@@ -63,6 +65,13 @@ void WatchHub::Cancel(node::Node& n, WatchStream* stream, int64_t id) {
   resp.set_watch_id(id);
   resp.set_canceled(true);
   stream->Send(std::move(resp));
+}
+
+void WatchHub::FailAll(const grpc::Status& status) {
+  std::set<WatchStream*> streams;
+  for (const auto& [key, w] : watchers_) streams.insert(key.first);
+  watchers_.clear();
+  for (WatchStream* s : streams) s->Abort(status);
 }
 
 void WatchHub::RemoveStream(WatchStream* stream) {
@@ -269,8 +278,20 @@ void WatchStream::Close() {
 void WatchStream::MaybeFinishLocked() {
   if (removed_ && !writing_ && !finished_) {
     finished_ = true;
-    Finish(grpc::Status::OK);
+    Finish(finish_status_);
   }
+}
+
+void WatchStream::Abort(const grpc::Status& status) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // The caller removed this stream from the hub; a later Close must not
+  // post another removal (the stream may be gone by then).
+  if (close_posted_) return;
+  close_posted_ = true;
+  closing_ = true;
+  removed_ = true;
+  finish_status_ = status;
+  MaybeFinishLocked();
 }
 
 }  // namespace warden::server

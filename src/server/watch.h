@@ -55,6 +55,10 @@ class WatchHub {
               int64_t id);
   void Cancel(node::Node& n, WatchStream* stream, int64_t id);
   void RemoveStream(WatchStream* stream);
+  // Ends every watch stream with `status` (a member that stopped applying:
+  // its clients must fail over instead of waiting for events that never
+  // come). Streams with no watcher yet are not reached.
+  void FailAll(const grpc::Status& status);
   void OnEvents(node::Node& n, const std::vector<state::Event>& events, int64_t revision);
   // A slow stream drained its queue: catch its lagging watchers up.
   void CatchUp(node::Node& n, WatchStream* stream);
@@ -89,6 +93,9 @@ class WatchStream final
   // Thread-safe. Returns false when the queue is over its bound (the caller
   // then treats the watcher as lagging).
   bool Send(etcdserverpb::WatchResponse resp);
+  // Node loop only, from WatchHub::FailAll: ends the stream with `status`
+  // once queued responses are written.
+  void Abort(const grpc::Status& status);
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
@@ -111,6 +118,7 @@ class WatchStream final
   bool removed_ = false;                           // guarded by mu_
   bool finished_ = false;                          // guarded by mu_
   bool was_full_ = false;                          // guarded by mu_
+  grpc::Status finish_status_;                     // guarded by mu_
 };
 
 class WatchService final : public etcdserverpb::Watch::CallbackService {
