@@ -240,7 +240,7 @@ void SimNode::AfterStep() {
     }
     last_conf_change_ = Index(0);
   }
-  invariants_->OnCommit(id(), log_->storage());
+  invariants_->OnCommit(id(), log_->storage(), log_->snapshot_metadata());
   ObserveRole();  // the role may change during Advance (e.g. a removed leader)
 }
 
