@@ -215,6 +215,10 @@ void SimClient::OnResponse(const ClientResponse& r) {
       if (r.code == ClientResponse::kFailed && lease_ == req_.lease) lease_ = 0;
       break;
     case ClientRequest::kLeaseRevoke: break;
+    case ClientRequest::kLockAcquire:
+    case ClientRequest::kLockRelease:
+    case ClientRequest::kLockCancel:
+    case ClientRequest::kGuardedPut: break;  // SimLockClient's
   }
   if (record && r.code != ClientResponse::kOk) {
     history_->Discard(handle_);  // a definite failure (not expected for these)

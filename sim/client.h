@@ -28,6 +28,8 @@
 #include "sim/linearizability.h"
 #include "sim/world.h"
 #include "src/base/ids.h"
+#include "src/state/command.h"
+#include "src/state/lock_table.h"
 
 namespace warden::sim {
 
@@ -41,6 +43,12 @@ struct ClientRequest {
     kLeasePut,  // a put attached to `lease`
     kLeaseKeepAlive,
     kLeaseRevoke,
+    // SimLockClient's operations (sim/lock_client.h), in the real command
+    // format: `lock` is the LockCommand; a guarded put also has key, value.
+    kLockAcquire,
+    kLockRelease,
+    kLockCancel,
+    kGuardedPut,
   };
   Kind kind = kRead;
   uint64_t client = 0;
@@ -50,6 +58,7 @@ struct ClientRequest {
   std::optional<std::string> expected;
   int64_t lease = 0;  // lease operations
   int64_t ttl_seconds = 0;
+  state::LockCommand lock;  // lock operations
 };
 
 struct ClientResponse {
@@ -62,6 +71,11 @@ struct ClientResponse {
   NodeId leader_hint = kNoNode;
   std::optional<std::string> value;  // kRead
   bool cas_ok = true;                // kCas
+  // kLockAcquire, kLockRelease, kLockCancel: the lock table's answer. A
+  // queued acquire is answered twice: kQueued when its entry applies, then
+  // its final answer (by the node that proposed it, from the entry that
+  // resolves it).
+  state::LockAnswer lock;
 };
 
 struct ClientOptions {

@@ -71,13 +71,20 @@ void Invariants::OnPersistEntries(NodeId node, const std::vector<raft::Entry>& e
   }
 }
 
-bool Invariants::HasEntry(const raft::MemoryStorage& s, Index i, uint64_t term) const {
-  const Result<raft::Snapshot> snap = s.GetSnapshot();
-  const Index snap_index = snap.ok() ? snap->metadata.index : Index(0);
-  if (i < snap_index) return true;  // under the snapshot: applied, so committed there
-  if (i == snap_index) return snap->metadata.term.value() == term;
+bool Invariants::HasEntry(const raft::MemoryStorage& s, const SnapshotPoint& snap, Index i,
+                          uint64_t term) const {
+  if (i < snap.index) return true;  // under the snapshot: applied, so committed there
+  if (i == snap.index) return snap.term == term;
   Result<Term> t = s.TermAt(i);
   return t.ok() && t->value() == term;
+}
+
+Invariants::SnapshotPoint Invariants::SnapshotOf(const raft::MemoryStorage& s) {
+  // One copy of the snapshot (its data too) per call: callers look it up
+  // once, not once per entry.
+  const Result<raft::Snapshot> snap = s.GetSnapshot();
+  if (!snap.ok()) return {};
+  return {snap->metadata.index, snap->metadata.term.value()};
 }
 
 void Invariants::OnRole(NodeId node, raft::Role role, Term term,
@@ -92,8 +99,9 @@ void Invariants::OnRole(NodeId node, raft::Role role, Term term,
                   Format("n%llu and n%llu both led term %llu", U(it->second), U(node), U(term)));
   }
   if (!became_leader) return;
+  const SnapshotPoint snap = SnapshotOf(storage);
   for (const auto& [index, id] : committed_) {
-    if (id.commit_term < term.value() && !HasEntry(storage, index, id.term)) {
+    if (id.commit_term < term.value() && !HasEntry(storage, snap, index, id.term)) {
       return Report("leader-completeness",
                     Format("n%llu became leader of term %llu without committed entry %llu/%llu "
                            "(its last index %llu)",
@@ -118,17 +126,16 @@ void Invariants::RecordCommitted(NodeId node, Index i, EntryId id) {
   }
 }
 
-void Invariants::OnCommit(NodeId node, const raft::MemoryStorage& storage) {
+void Invariants::OnCommit(NodeId node, const raft::MemoryStorage& storage,
+                          const raft::SnapshotMetadata& snapshot) {
   const Index commit = storage.hard_state().commit;
   const uint64_t term = storage.hard_state().term.value();
   Index& seen = commit_seen_[node];
   if (commit <= seen) return;
-  const Result<raft::Snapshot> snap = storage.GetSnapshot();
   Index from = seen + 1;
-  if (snap.ok() && snap->metadata.index >= from && snap->metadata.index <= commit) {
-    RecordCommitted(node, snap->metadata.index,
-                    EntryId{snap->metadata.term.value(), 0, false, term});
-    from = snap->metadata.index + 1;
+  if (snapshot.index >= from && snapshot.index <= commit) {
+    RecordCommitted(node, snapshot.index, EntryId{snapshot.term.value(), 0, false, term});
+    from = snapshot.index + 1;
   }
   if (from < storage.FirstIndex()) from = storage.FirstIndex();
   if (commit > storage.LastIndex()) {
@@ -184,7 +191,7 @@ void Invariants::CheckDurability(const std::map<NodeId, const SimDisk*>& disks) 
   for (const auto& [node, disk] : disks) {
     raft::MemoryStorage s;
     std::string error;
-    holds[node] = disk->Recover(&s, &error) && HasEntry(s, index, id.term);
+    holds[node] = disk->Recover(&s, &error) && HasEntry(s, SnapshotOf(s), index, id.term);
   }
   auto majority = [&](const std::vector<NodeId>& voters) {
     size_t n = 0;

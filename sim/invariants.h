@@ -62,8 +62,10 @@ class Invariants {
                         const raft::MemoryStorage& storage);
   // A node's role or term may have changed; `storage` is its persisted log.
   void OnRole(NodeId node, raft::Role role, Term term, const raft::MemoryStorage& storage);
-  // A node's persisted commit index may have advanced.
-  void OnCommit(NodeId node, const raft::MemoryStorage& storage);
+  // A node's persisted commit index may have advanced; `snapshot` is the
+  // metadata of the snapshot in `storage`.
+  void OnCommit(NodeId node, const raft::MemoryStorage& storage,
+                const raft::SnapshotMetadata& snapshot);
   // A node applied `e` and its state machine now has digest `digest`.
   void OnApply(NodeId node, const raft::Entry& e, uint64_t digest);
   // A node installed a snapshot whose state has digest `digest`.
@@ -96,8 +98,16 @@ class Invariants {
     uint64_t digest = 0;
   };
 
+  struct SnapshotPoint {
+    Index index;
+    uint64_t term = 0;
+  };
+
   void RecordCommitted(NodeId node, Index i, EntryId id);
-  bool HasEntry(const raft::MemoryStorage& s, Index i, uint64_t term) const;
+  static SnapshotPoint SnapshotOf(const raft::MemoryStorage& s);
+  // Whether `s` (whose snapshot is `snap`) holds entry (i, term).
+  bool HasEntry(const raft::MemoryStorage& s, const SnapshotPoint& snap, Index i,
+                uint64_t term) const;
 
   std::optional<Violation> violation_;
   std::map<uint64_t, NodeId> leader_of_term_;

@@ -5,13 +5,14 @@
 namespace warden::sim {
 
 SimNode::SimNode(World* world, Rng rng, const NodeOptions& options, SimNetwork* network,
-                 Invariants* invariants, LeaseChecker* leases, ReplyFn reply)
+                 Invariants* invariants, LeaseChecker* leases, LockChecker* locks, ReplyFn reply)
     : world_(world),
       rng_(rng),
       options_(options),
       network_(network),
       invariants_(invariants),
       leases_(leases),
+      locks_(locks),
       reply_(std::move(reply)),
       transport_([this](std::vector<raft::Message> m) { SendMessages(std::move(m)); }),
       clock_([this] { return ClockMs(); }) {}
@@ -59,7 +60,9 @@ void SimNode::Start() {
   config.snapshot_count = options_.snapshot_every;
   config.request_timeout_ms = options_.request_timeout_ms;
   config.lease_checkpoint_interval_ms = options_.lease_checkpoint_interval_ms;
+  config.lock_bugs = options_.lock_bugs;
   paused_until_us_ = 0;
+  lock_waiters_.clear();
   synced_while_paused_ = nullptr;
   last_conf_change_ = Index(0);
   leader_term_ = Term(0);
@@ -72,7 +75,9 @@ void SimNode::Start() {
                                 U(snap.ok() ? snap->metadata.index : Index(0)), U(s.LastIndex())));
   }
   node_ = std::make_unique<node::Node>(config, log_.get(), &transport_, &clock_);
-  node_->set_apply_observer([this](const raft::Entry& e) { OnApplied(e); });
+  node_->set_apply_observer(
+      [this](const raft::Entry& e, const state::ApplyResult* r) { OnApplied(e, r); });
+  node_->set_lock_sink([this](const state::ApplyResult& r) { OnLockAnswers(r); });
   node_->set_snapshot_observer([this](const raft::SnapshotMetadata& m) { OnSnapshotLoaded(m); });
   last_role_ = raft::Role::kFollower;
   last_term_ = Term(0);
@@ -100,6 +105,7 @@ void SimNode::Crash(bool partial_flush) {
   inbox_.clear();
   synced_while_paused_ = nullptr;
   paused_until_us_ = 0;
+  lock_waiters_.clear();
   const SimDisk::CrashOutcome out = disk_.Crash(rng_, partial_flush);
   if (world_->tracing()) {
     world_->Trace(Who(), Format("CRASH unsynced=%zu kept=%zu%s", out.unsynced, out.kept,
@@ -240,15 +246,30 @@ void SimNode::AfterStep() {
     }
     last_conf_change_ = Index(0);
   }
-  invariants_->OnCommit(id(), log_->storage());
+  invariants_->OnCommit(id(), log_->storage(), log_->snapshot_metadata());
   ObserveRole();  // the role may change during Advance (e.g. a removed leader)
 }
 
-void SimNode::OnApplied(const raft::Entry& e) {
+void SimNode::OnApplied(const raft::Entry& e, const state::ApplyResult* r) {
   const state::StateMachine& sm = node_->state();
   invariants_->OnApply(id(), e, sm.Digest());
   if (e.type == raft::EntryType::kConfChange) last_conf_change_ = e.index;
   leases_->OnApplied(id(), e, sm, world_->now_us());
+  locks_->OnApplied(id(), e, r);
+}
+
+void SimNode::OnLockAnswers(const state::ApplyResult& r) {
+  for (const state::LockAnswer& a : r.lock_answers) {
+    auto it = lock_waiters_.find({a.owner.session, a.owner.id, a.request_id});
+    if (it == lock_waiters_.end()) continue;
+    ClientResponse resp;
+    resp.client = it->second.client;
+    resp.seq = it->second.seq;
+    resp.leader_hint = node_->leader();
+    resp.lock = a;
+    lock_waiters_.erase(it);
+    reply_(resp);
+  }
 }
 
 void SimNode::OnSnapshotLoaded(const raft::SnapshotMetadata& meta) {
@@ -380,8 +401,47 @@ void SimNode::HandleClient(const ClientRequest& r) {
       c.type = state::CommandType::kLeaseRevoke;
       c.lease_id = r.lease;
       break;
+    case ClientRequest::kLockAcquire:
+    case ClientRequest::kLockRelease:
+    case ClientRequest::kLockCancel:
+      c.type = r.kind == ClientRequest::kLockAcquire   ? state::CommandType::kLockAcquire
+               : r.kind == ClientRequest::kLockRelease ? state::CommandType::kLockRelease
+                                                       : state::CommandType::kLockCancel;
+      c.lock = r.lock;
+      return ProposeLock(r, std::move(c));
+    case ClientRequest::kGuardedPut:
+      c.type = state::CommandType::kGuardedTxn;
+      c.lock = r.lock;
+      c.txn.success.push_back(Put(r.key, r.value, 0));
+      return ProposeLock(r, std::move(c));
   }
   Propose(r, std::move(c));
+}
+
+void SimNode::ProposeLock(const ClientRequest& r, state::Command c) {
+  // As Propose, except that an entry applied with an error (a guarded put
+  // whose token does not hold the lock) is a definite answer, and that a
+  // queued acquire is remembered for its final answer.
+  const uint64_t inc = incarnation_;
+  auto in_call = std::make_shared<bool>(true);
+  node_->Propose(std::move(c), [this, inc, r, in_call](const state::ApplyResult& res) {
+    if (inc != incarnation_) return;
+    if (*in_call && !res.status.ok()) return Refuse(r);
+    // Only an applied entry carries its proposal id; kTimeout and the like
+    // leave the outcome unknown, and the client times out.
+    if (res.proposal_id == 0) return;
+    ClientResponse resp;
+    resp.code = res.status.ok() ? ClientResponse::kOk : ClientResponse::kFailed;
+    resp.client = r.client;
+    resp.seq = r.seq;
+    resp.leader_hint = node_->leader();
+    resp.lock = res.lock;
+    if (r.kind == ClientRequest::kLockAcquire && res.lock.outcome == state::LockOutcome::kQueued) {
+      lock_waiters_[{r.lock.session, r.lock.owner_id, r.lock.request_id}] = r;
+    }
+    reply_(resp);
+  });
+  *in_call = false;
 }
 
 void SimNode::Propose(const ClientRequest& r, state::Command c) {

@@ -23,7 +23,15 @@
 // (election-safety, leader-completeness), the commit index (commit-agreement),
 // each applied entry with the state digest (state-machine-safety, through the
 // Node's apply observer), installed snapshots, configurations, a before/after
-// check of the leader's commit rule, and the lease check.
+// check of the leader's commit rule, and the lease and lock checks (each
+// applied entry with its ApplyResult).
+//
+// Lock requests are proposed like writes. An acquire that queues is answered
+// kQueued at once and remembered by (session, owner, request id); the final
+// answer reaches the client when an applied entry resolves it (the Node's
+// lock sink), on this member whether it still leads or not. The memory dies
+// with the process: a client that hears nothing retries with the same
+// request id, and the lock table answers from its own memory.
 //
 // Every event scheduled for a node carries its incarnation; an event meant for
 // an incarnation that crashed is ignored.
@@ -38,12 +46,14 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "sim/client.h"
 #include "sim/disk.h"
 #include "sim/invariants.h"
 #include "sim/lease_check.h"
+#include "sim/lock_check.h"
 #include "sim/network.h"
 #include "sim/node_env.h"
 #include "sim/world.h"
@@ -68,6 +78,7 @@ struct NodeOptions {
   // is answered at once, and the hard state is written only with the next
   // entries; a crash before then forgets the vote.
   bool skip_persist_vote = false;
+  state::LockBugs lock_bugs;    // planted lock table bugs
   int64_t clock_offset_ms = 0;  // the node clock's reading at time 0
   int64_t request_timeout_ms = 2000;
   int64_t lease_checkpoint_interval_ms = 500;
@@ -78,7 +89,7 @@ class SimNode {
   using ReplyFn = std::function<void(const ClientResponse&)>;
 
   SimNode(World* world, Rng rng, const NodeOptions& options, SimNetwork* network,
-          Invariants* invariants, LeaseChecker* leases, ReplyFn reply);
+          Invariants* invariants, LeaseChecker* leases, LockChecker* locks, ReplyFn reply);
 
   NodeId id() const { return options_.id; }
   // Writes the bootstrap snapshot of a founding member, durably.
@@ -129,10 +140,13 @@ class SimNode {
   void Sync(std::function<void()> done);
   void SendMessages(std::vector<raft::Message> messages);
   int64_t ClockMs() const;
-  void OnApplied(const raft::Entry& e);
+  void OnApplied(const raft::Entry& e, const state::ApplyResult* r);
+  // Final answers to queued acquires that this member proposed.
+  void OnLockAnswers(const state::ApplyResult& r);
   void OnSnapshotLoaded(const raft::SnapshotMetadata& meta);
   void HandleClient(const ClientRequest& r);
   void Propose(const ClientRequest& r, state::Command c);
+  void ProposeLock(const ClientRequest& r, state::Command c);
   void Reply(const ClientRequest& r, ClientResponse::Code code);
   void Refuse(const ClientRequest& r) { Reply(r, ClientResponse::kRefused); }
 
@@ -142,6 +156,7 @@ class SimNode {
   SimNetwork* network_;
   Invariants* invariants_;
   LeaseChecker* leases_;
+  LockChecker* locks_;
   ReplyFn reply_;
   std::function<void(NodeId)> on_vote_granted_;
   std::function<void(NodeId)> on_became_leader_;
@@ -156,6 +171,9 @@ class SimNode {
   TimeUs paused_until_us_ = 0;
   std::deque<std::function<void()>> inbox_;
   std::function<void()> synced_while_paused_;
+  // Queued acquires proposed here, by (session, owner id, request id): the
+  // latest attempt, to answer when the final answer applies.
+  std::map<std::tuple<int64_t, std::string, uint64_t>, ClientRequest> lock_waiters_;
   raft::Role last_role_ = raft::Role::kFollower;
   Term last_term_;
   Index last_conf_change_;  // applied since the last AfterStep

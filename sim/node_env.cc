@@ -9,7 +9,11 @@ SimDurableLog::SimDurableLog(SimDisk* disk, std::unique_ptr<raft::MemoryStorage>
       storage_(std::move(storage)),
       rng_(rng),
       skip_persist_vote_(skip_persist_vote),
-      hooks_(std::move(hooks)) {}
+      hooks_(std::move(hooks)) {
+  if (Result<raft::Snapshot> snap = storage_->GetSnapshot(); snap.ok()) {
+    snapshot_metadata_ = snap->metadata;
+  }
+}
 
 void SimDurableLog::Persist(const std::optional<raft::Snapshot>& snapshot,
                             const std::vector<raft::Entry>& entries,
@@ -19,6 +23,8 @@ void SimDurableLog::Persist(const std::optional<raft::Snapshot>& snapshot,
     disk_->WriteSnapshot(*snapshot);
     if (Status s = storage_->ApplySnapshot(*snapshot); !s.ok()) {
       hooks_.internal_error("storage refused a snapshot: " + s.ToString());
+    } else {
+      snapshot_metadata_ = snapshot->metadata;
     }
     Trace(Format("persist snapshot %llu/%llu", U(snapshot->metadata.index),
                  U(snapshot->metadata.term)));
@@ -49,13 +55,16 @@ void SimDurableLog::Persist(const std::optional<raft::Snapshot>& snapshot,
 
 Status SimDurableLog::CreateSnapshot(Index applied, const raft::ConfState& conf_state,
                                      std::string data) {
-  const Result<raft::Snapshot> cur = storage_->GetSnapshot();
-  const Index snap_index = cur.ok() ? cur->metadata.index : Index(0);
+  const Index snap_index = snapshot_metadata_.index;
   if (applied <= snap_index) return Status::Ok();
+  const Result<Term> term = storage_->TermAt(applied);
   if (Status s = storage_->CreateSnapshot(applied, conf_state, std::move(data)); !s.ok()) {
     hooks_.internal_error("cannot create a snapshot: " + s.ToString());
     return s;
   }
+  snapshot_metadata_.index = applied;
+  snapshot_metadata_.term = term.ok() ? *term : Term(0);
+  snapshot_metadata_.conf_state = conf_state;
   // Keep a few entries behind the snapshot so that slightly lagging followers
   // still catch up from the log; the rest need InstallSnapshot.
   const uint64_t keep = rng_->Range(0, 4);

@@ -60,6 +60,8 @@ class SimDurableLog final : public node::ViewedDurableLog {
                         std::string data) override;
 
   const raft::MemoryStorage& storage() const { return *storage_; }
+  // The read view's snapshot, without copying its data (GetSnapshot does).
+  const raft::SnapshotMetadata& snapshot_metadata() const { return snapshot_metadata_; }
 
  private:
   void Trace(const std::string& what) { hooks_.world->Trace(hooks_.who, what); }
@@ -70,6 +72,7 @@ class SimDurableLog final : public node::ViewedDurableLog {
   bool skip_persist_vote_;
   Hooks hooks_;
   std::optional<raft::HardState> unwritten_hard_state_;  // skip_persist_vote only
+  raft::SnapshotMetadata snapshot_metadata_;
 };
 
 class FnTransport final : public node::Transport {

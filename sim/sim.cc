@@ -6,6 +6,8 @@
 #include "sim/client.h"
 #include "sim/lease_check.h"
 #include "sim/linearizability.h"
+#include "sim/lock_check.h"
+#include "sim/lock_client.h"
 #include "sim/network.h"
 #include "sim/node.h"
 #include "sim/world.h"
@@ -37,6 +39,8 @@ class Simulation {
   std::vector<NodeId> Members();
   TimeUs Gap(TimeUs mean_us) { return static_cast<TimeUs>(rng_.Range(1, 2 * mean_us)); }
   bool Faulty() const { return !healed_ && !inv_.violated(); }
+  // Hands a node's answer to the client it is for.
+  void Deliver(const ClientResponse& r);
 
   void SchedulePartition();
   void FormPartition();
@@ -63,10 +67,13 @@ class Simulation {
   int max_node_ = 0;
   Invariants inv_;
   std::unique_ptr<LeaseChecker> leases_;
+  std::unique_ptr<LockChecker> locks_;
   HistoryRecorder history_;
   std::unique_ptr<SimNetwork> net_;
   std::vector<std::unique_ptr<SimNode>> nodes_;
   std::vector<std::unique_ptr<SimClient>> clients_;
+  // Numbered after clients_ (client ids clients_.size() + 1, ...).
+  std::vector<std::unique_ptr<SimLockClient>> lock_clients_;
   bool healed_ = false;
 };
 
@@ -83,6 +90,7 @@ Simulation::Simulation(const SimOptions& options)
   // can add.
   max_node_ = voters_ + (plan_.Has(kFaultMembership) ? 1 : 0);
   leases_ = std::make_unique<LeaseChecker>(&inv_, plan_.drift_max);
+  locks_ = std::make_unique<LockChecker>(&inv_);
 
   net_ = std::make_unique<SimNetwork>(
       &world_, world_.ForkRng(), max_node_,
@@ -119,11 +127,13 @@ Simulation::Simulation(const SimOptions& options)
     no.max_size_per_msg = flow_small ? 200 : 1 << 20;
     no.max_inflight_msgs = flow_small ? 2 : 256;
     no.skip_persist_vote = options.bugs.skip_persist_vote;
-    nodes_.push_back(std::make_unique<SimNode>(
-        &world_, node_rng, no, net_.get(), &inv_, leases_.get(), [this](const ClientResponse& r) {
-          const TimeUs delay = io_rng_.Range(100, 1500);
-          world_.After(delay, [this, r] { clients_[r.client - 1]->OnResponse(r); });
-        }));
+    no.lock_bugs = options.bugs.locks;
+    nodes_.push_back(std::make_unique<SimNode>(&world_, node_rng, no, net_.get(), &inv_,
+                                               leases_.get(), locks_.get(),
+                                               [this](const ClientResponse& r) {
+                                                 const TimeUs delay = io_rng_.Range(100, 1500);
+                                                 world_.After(delay, [this, r] { Deliver(r); });
+                                               }));
     if (i <= voters_) nodes_.back()->Bootstrap(voters);
     nodes_.back()->set_on_vote_granted([this](NodeId voter) { MaybeCrashAfterVote(voter); });
     nodes_.back()->set_on_became_leader([this](NodeId leader) { MaybeCrashNewLeader(leader); });
@@ -152,6 +162,31 @@ Simulation::Simulation(const SimOptions& options)
         }));
     clients_.back()->set_members([this] { return Members(); });
   }
+
+  // Lock clients, forked after everything above, so that the fault plan and
+  // the key-value clients draw the same numbers as without them.
+  Rng lock_rng = world_.ForkRng();
+  const int lock_clients = 2;
+  LockClientOptions lo;
+  lo.locks = static_cast<int>(lock_rng.Range(1, 2));
+  lo.timeout_us = lock_rng.Range(100, 800) * kUsPerMs;
+  for (int c = 1; c <= lock_clients; ++c) {
+    lock_clients_.push_back(std::make_unique<SimLockClient>(
+        &world_, world_.ForkRng(), clients_.size() + c, AllIds(), lo,
+        [this](NodeId to, const ClientRequest& req) {
+          const TimeUs delay = io_rng_.Range(100, 1500);
+          world_.After(delay, [this, to, req] { Node(to).OnClientRequest(req); });
+        },
+        [this](int64_t lease, int64_t ttl_seconds, TimeUs at_us) {
+          leases_->OnGrantInvoked(lease, ttl_seconds, at_us);
+        }));
+    lock_clients_.back()->set_members([this] { return Members(); });
+  }
+}
+
+void Simulation::Deliver(const ClientResponse& r) {
+  if (r.client <= clients_.size()) return clients_[r.client - 1]->OnResponse(r);
+  lock_clients_[r.client - clients_.size() - 1]->OnResponse(r);
 }
 
 std::vector<NodeId> Simulation::AllIds() const {
@@ -402,6 +437,7 @@ void Simulation::Heal() {
     }
   }
   for (auto& c : clients_) c->set_liveness_epoch(world_.now_us());
+  for (auto& c : lock_clients_) c->set_liveness_epoch(world_.now_us());
 }
 
 SimResult Simulation::Run() {
@@ -414,6 +450,7 @@ SimResult Simulation::Run() {
 
   for (auto& n : nodes_) n->Start();
   for (auto& c : clients_) c->Start();
+  for (auto& c : lock_clients_) c->Start();
   SchedulePartition();
   ScheduleCrash();
   SchedulePause();
@@ -430,11 +467,17 @@ SimResult Simulation::Run() {
       for (auto& c : clients_) {
         if (c->ok_since_epoch() == 0) return false;
       }
+      for (auto& c : lock_clients_) {
+        if (c->ok_since_epoch() == 0) return false;
+      }
       return LeaderExists();
     };
     if (!world_.RunUntil(deadline, live)) {
       std::string stuck;
       for (auto& c : clients_) {
+        if (c->ok_since_epoch() == 0) stuck += Format(" c%llu", U(c->id()));
+      }
+      for (auto& c : lock_clients_) {
         if (c->ok_since_epoch() == 0) stuck += Format(" c%llu", U(c->id()));
       }
       inv_.Report("liveness", Format("%lldms after healing: %s; clients without a completed op:%s",
@@ -444,6 +487,7 @@ SimResult Simulation::Run() {
     }
   }
   for (auto& c : clients_) c->Stop();
+  for (auto& c : lock_clients_) c->Stop();
   result.ops = history_.ops().size();
   if (!inv_.violated()) {
     const CheckResult check = CheckHistory(history_.ops(), options_.check_timeout);
@@ -460,9 +504,14 @@ SimResult Simulation::Run() {
   }
   world_.Trace("sim",
                Format("end: ops=%llu leaders=%llu max_commit=%llu messages=%llu "
-                      "dropped=%llu lease_expiries=%llu",
+                      "dropped=%llu lease_expiries=%llu lock_grants=%llu guarded_writes=%llu "
+                      "fenced_writes=%llu sessions_ended_holding=%llu",
                       U(result.ops), U(inv_.leaders_elected()), U(inv_.max_committed().value()),
-                      U(net_->sent()), U(net_->dropped()), U(leases_->expiries_seen())));
+                      U(net_->sent()), U(net_->dropped()), U(leases_->expiries_seen()),
+                      U(locks_->grants()), U(locks_->guarded_writes()), U(locks_->fenced_writes()),
+                      U(locks_->sessions_ended_holding())));
+  result.lock_grants = locks_->grants();
+  result.fenced_writes = locks_->fenced_writes();
   result.simulated_us = world_.now_us();
   result.events = world_.events_run();
   result.trace = std::move(trace_);
@@ -480,6 +529,14 @@ bool AddBug(const std::string& name, BugSet* bugs) {
     bugs->raft.read_without_quorum = true;
   } else if (name == "skip-persist-vote") {
     bugs->skip_persist_vote = true;
+  } else if (name == "lock-skip-queue") {
+    bugs->locks.skip_queue = true;
+  } else if (name == "lock-reuse-token") {
+    bugs->locks.reuse_token = true;
+  } else if (name == "lock-guard-any-holder") {
+    bugs->locks.guard_any_holder = true;
+  } else if (name == "lock-keep-ended-waits") {
+    bugs->locks.keep_ended_waits = true;
   } else {
     return false;
   }
@@ -487,7 +544,8 @@ bool AddBug(const std::string& name, BugSet* bugs) {
 }
 
 const char* BugNames() {
-  return "vote-ignores-log, commit-old-term, skip-persist-vote, read-without-quorum";
+  return "vote-ignores-log, commit-old-term, skip-persist-vote, read-without-quorum, "
+         "lock-skip-queue, lock-reuse-token, lock-guard-any-holder, lock-keep-ended-waits";
 }
 
 SimResult RunSeed(const SimOptions& options) { return Simulation(options).Run(); }

@@ -3,12 +3,15 @@
 // The seed picks the cluster size (unless given), the fault plan and every
 // random choice after that. A run has two phases:
 //   1. Safety: clients run reads, puts, deletes, compare-and-sets and lease
-//      operations against the real node driver and state machine while the
-//      nemesis injects the plan's faults; the invariants are checked after
-//      every event and the run stops at the first violation.
+//      operations, and lock clients run lock cycles (sim/lock_client.h),
+//      against the real node driver and state machine while the nemesis
+//      injects the plan's faults; the invariants (with the lease and lock
+//      checks) are checked after every event and the run stops at the first
+//      violation.
 //   2. Liveness: every fault heals (partitions, loss, pauses; crashed nodes
-//      restart); within a bounded simulated time a leader must exist and every
-//      client must complete an operation it invoked after the heal.
+//      restart); within a bounded simulated time a leader must exist, every
+//      client must complete an operation it invoked after the heal, and every
+//      lock client a lock cycle it began after it.
 // Finally the clients' history must be linearizable; the checker's timeout
 // gives "unknown", which is reported but never counted as a pass or a failure.
 //
@@ -24,16 +27,19 @@
 #include "sim/faults.h"
 #include "sim/invariants.h"
 #include "src/raft/raw_node.h"
+#include "src/state/lock_table.h"
 
 namespace warden::sim {
 
 struct BugSet {
   raft::InjectedBugs raft;
   bool skip_persist_vote = false;
+  state::LockBugs locks;
 };
 
 // Adds the planted bug `name` (vote-ignores-log, commit-old-term,
-// skip-persist-vote, read-without-quorum) to `bugs`; false if unknown.
+// skip-persist-vote, read-without-quorum, lock-skip-queue, lock-reuse-token,
+// lock-guard-any-holder, lock-keep-ended-waits) to `bugs`; false if unknown.
 bool AddBug(const std::string& name, BugSet* bugs);
 const char* BugNames();
 
@@ -57,8 +63,10 @@ struct SimResult {
   std::string unknown_detail;
   TimeUs simulated_us = 0;
   uint64_t events = 0;
-  uint64_t ops = 0;   // operations in the history
-  std::string trace;  // when SimOptions::trace
+  uint64_t ops = 0;            // operations in the history
+  uint64_t lock_grants = 0;    // new holds, as the lock check saw them
+  uint64_t fenced_writes = 0;  // guarded writes refused for a stale token
+  std::string trace;           // when SimOptions::trace
 };
 
 SimResult RunSeed(const SimOptions& options);

@@ -25,7 +25,11 @@ uint64_t Mix(uint64_t x) {
 }  // namespace
 
 Node::Node(const NodeConfig& config, DurableLog* log, Transport* transport, Clock* clock)
-    : config_(config), log_(log), transport_(transport), clock_(clock), state_(config.kv_limits) {}
+    : config_(config),
+      log_(log),
+      transport_(transport),
+      clock_(clock),
+      state_(config.kv_limits, config.lock_bugs) {}
 
 Node::~Node() = default;
 
@@ -225,17 +229,17 @@ void Node::ApplyEntry(const raft::Entry& e) {
     } else {
       state_.Skip(e.index);
     }
-    if (apply_observer_) apply_observer_(e);
+    if (apply_observer_) apply_observer_(e, nullptr);
     return;
   }
   if (e.type != raft::EntryType::kNormal || e.data.empty()) {
     state_.Skip(e.index);
-    if (apply_observer_) apply_observer_(e);
+    if (apply_observer_) apply_observer_(e, nullptr);
     return;
   }
   state::ApplyResult r = state_.Apply(e.index, e.data);
   if (r.type == state::CommandType::kLockTick) lock_tick_sent_ms_ = -1;
-  if (apply_observer_) apply_observer_(e);
+  if (apply_observer_) apply_observer_(e, &r);
   if ((!r.lock_answers.empty() || !r.lock_events.empty() ||
        r.type == state::CommandType::kLeaseRevoke) &&
       lock_sink_) {

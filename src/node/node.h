@@ -37,6 +37,8 @@ struct NodeConfig {
   // How often the leader records the remaining time of idle leases.
   int64_t lease_checkpoint_interval_ms = 2000;
   state::KvLimits kv_limits;
+  // Planted lock table bugs (the simulator's --inject-bug); off in the server.
+  state::LockBugs lock_bugs;
 };
 
 class Node {
@@ -47,9 +49,10 @@ class Node {
   // Called for every applied write with its events and revision.
   using EventSink = std::function<void(const std::vector<state::Event>&, int64_t revision)>;
   // Observers for checkers (the simulator's invariants): called after each
-  // committed entry is applied to the state machine (or skipped: no-ops and
-  // membership changes), and after a snapshot from the leader is loaded.
-  using ApplyObserver = std::function<void(const raft::Entry&)>;
+  // committed entry is applied to the state machine, with its result (null
+  // for an entry skipped: no-ops and membership changes), and after a
+  // snapshot from the leader is loaded.
+  using ApplyObserver = std::function<void(const raft::Entry&, const state::ApplyResult*)>;
   // Called for every applied entry that resolved queued lock requests,
   // produced lock events (result.lock_answers, result.lock_events) or
   // revoked a lease (a session's end).

@@ -178,11 +178,15 @@ LockAnswer LockTable::AcquireOnce(const AcquireRequest& req, int64_t now_ms,
 
   // Granted at once only when nobody is queued: a queued waiter has been
   // there at least as long, so it comes first or the grant pass decides.
-  if (it == locks_.end() ||
-      (it->second.waiters.empty() && Compatible(req.mode, it->second.holders))) {
+  bool grant_now = it == locks_.end() ||
+                   (it->second.waiters.empty() && Compatible(req.mode, it->second.holders));
+  if (bugs_.skip_queue && it != locks_.end()) {
+    grant_now = Compatible(LockMode::kShared, it->second.holders);  // planted bug
+  }
+  if (grant_now) {
     if (!ConditionsHold(req.conditions, check)) return refuse(LockOutcome::kConditionFailed, "");
     Lock& lock = it == locks_.end() ? locks_[req.path] : it->second;
-    return AddHold(req.path, &lock, req, now_ms, effects);
+    return AddHold(req.path, &lock, req, now_ms, /*queued=*/false, effects);
   }
   if (req.wait_deadline_ms == 0) return refuse(LockOutcome::kWouldBlock, "");
   if (req.wait_deadline_ms > 0 && req.wait_deadline_ms <= now_ms) {
@@ -291,7 +295,7 @@ LockAnswer LockTable::Transfer(const std::string& path, const LockOwner& owner, 
       LockEvent{LockEvent::Type::kReleased, path, gone.owner, gone.mode, gone.token});
   const LockWaiter next = RemoveWaiter(path, &lock, WaiterIndex(lock.waiters, to));
   if (ConditionsHold(next.request.conditions, check)) {
-    Finish(AddHold(path, &lock, next.request, now_ms, effects), effects);
+    Finish(AddHold(path, &lock, next.request, now_ms, /*queued=*/true, effects), effects);
   } else {
     Dismiss(path, next, LockOutcome::kConditionFailed, effects);
   }
@@ -410,6 +414,7 @@ void LockTable::EndSession(int64_t session, int64_t now_ms, const ConditionCheck
   // this session (etcd issue 11456: a waiter whose session expired while
   // queued was granted the lock).
   for (const auto& [owner, path] : waits) {
+    if (bugs_.keep_ended_waits) break;  // planted bug
     Lock& lock = locks_.at(path);
     const LockWaiter gone = RemoveWaiter(path, &lock, WaiterIndex(lock.waiters, owner));
     Dismiss(path, gone, LockOutcome::kSessionEnded, effects);
@@ -465,6 +470,7 @@ void LockTable::Regrant(int64_t now_ms, const ConditionCheck& check, LockEffects
 bool LockTable::IsHolderToken(const std::string& path, uint64_t token) const {
   auto it = locks_.find(path);
   if (it == locks_.end()) return false;
+  if (bugs_.guard_any_holder) return !it->second.holders.empty();  // planted bug
   for (const LockHolder& h : it->second.holders) {
     if (h.token == token) return true;
   }
@@ -531,17 +537,18 @@ void LockTable::Settle(const std::string& path, int64_t now_ms, const ConditionC
       continue;
     }
     const LockWaiter granted = RemoveWaiter(path, &lock, i);
-    Finish(AddHold(path, &lock, granted.request, now_ms, effects), effects);
+    Finish(AddHold(path, &lock, granted.request, now_ms, /*queued=*/true, effects), effects);
   }
   if (lock.holders.empty() && lock.waiters.empty()) locks_.erase(it);
 }
 
 LockAnswer LockTable::AddHold(const std::string& path, Lock* lock, const AcquireRequest& req,
-                              int64_t now_ms, LockEffects* effects) {
+                              int64_t now_ms, bool queued, LockEffects* effects) {
   LockHolder h;
   h.owner = req.owner;
   h.mode = req.mode;
-  h.token = ++last_token_;
+  const bool reuse = bugs_.reuse_token && queued && last_token_ > 0;  // planted bug
+  h.token = reuse ? last_token_ : ++last_token_;
   h.hold_count = 1;
   h.granted_ms = now_ms;
   h.expires_ms = req.hold_ttl_ms > 0 ? ExpiryAfter(now_ms, req.hold_ttl_ms) : 0;
@@ -834,9 +841,9 @@ std::string LockTable::Serialize() const {
   return out;
 }
 
-Result<LockTable> LockTable::Deserialize(std::string_view data) {
+Result<LockTable> LockTable::Deserialize(std::string_view data, const LockBugs& bugs) {
   ImageReader in(data);
-  LockTable t;
+  LockTable t(bugs);
   uint8_t version = 0;
   uint32_t nlocks = 0;
   if (!in.U8(&version) || version != 1) return Status::Corruption("unknown lock table version");

@@ -167,10 +167,31 @@ struct LockInfo {
 // conditions, and then it must be set.
 using ConditionCheck = std::function<bool(const std::vector<Compare>&)>;
 
+// Planted bugs, for the simulator's lock-safety check to catch (warden-sim
+// --inject-bug; sim/sim.h). Deterministic, so every replica makes the same
+// wrong decision; all off by default, and the server never sets them.
+struct LockBugs {
+  // A new request is granted at once whenever it would be compatible with
+  // the holders if it were shared, passing the queue: an exclusive request
+  // joins shared holders.
+  bool skip_queue = false;
+  // A grant by a grant pass (a queued waiter's turn) takes the previous
+  // token again instead of the next one.
+  bool reuse_token = false;
+  // IsHolderToken accepts any token while the lock has a holder: the guard
+  // checks that the lock is held, not by whom.
+  bool guard_any_holder = false;
+  // EndSession leaves the session's waits queued, so a waiter whose session
+  // ended can still be granted the lock (etcd issue 11456).
+  bool keep_ended_waits = false;
+};
+
 class LockTable {
  public:
   static constexpr int64_t kAgingIntervalMs = 1000;
   static constexpr size_t kMaxRememberedRequests = 1024;
+
+  explicit LockTable(const LockBugs& bugs = {}) : bugs_(bugs) {}
 
   // The answer is kGranted, kQueued or a refusal; effects carries the events
   // (and, for a retried request, nothing new).
@@ -234,8 +255,9 @@ class LockTable {
   // A canonical image (equal states give equal bytes: replicas compare
   // digests of it); the format is in lock_table.cc and docs/locks.md.
   std::string Serialize() const;
-  // Refuses malformed or inconsistent images with kCorruption.
-  static Result<LockTable> Deserialize(std::string_view data);
+  // Refuses malformed or inconsistent images with kCorruption. `bugs` are
+  // not part of the image: the loading replica's own.
+  static Result<LockTable> Deserialize(std::string_view data, const LockBugs& bugs = {});
 
  private:
   struct Lock {
@@ -275,8 +297,9 @@ class LockTable {
   // the lock if it is empty. The last use of a Lock& the caller holds.
   void Settle(const std::string& path, int64_t now_ms, const ConditionCheck& check,
               LockEffects* effects);
+  // `queued`: the request waited and a grant pass grants it now.
   LockAnswer AddHold(const std::string& path, Lock* lock, const AcquireRequest& req, int64_t now_ms,
-                     LockEffects* effects);
+                     bool queued, LockEffects* effects);
   // The only ways holders and waiters enter and leave a Lock: they keep the
   // owner indexes and due_ in step.
   void AddHolder(const std::string& path, Lock* lock, LockHolder holder);
@@ -311,6 +334,7 @@ class LockTable {
   std::map<int64_t, SessionMemory> memory_;  // by session
   uint64_t last_token_ = 0;
   uint64_t last_seq_ = 0;  // the seq of the latest waiter to arrive
+  LockBugs bugs_;
 };
 
 }  // namespace warden::state

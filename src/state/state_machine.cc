@@ -31,10 +31,12 @@ ApplyResult StateMachine::Apply(Index index, std::string_view data) {
   }
   const Command& c = *decoded;
   LockEffects effects;
+  if (IsLockCommand(c.type) || c.type == CommandType::kLeaseRevoke) locks_image_stale_ = true;
   // Lock deadlines that the leader's clock has passed take effect before the
   // command, whatever it is: a hold past its TTL is gone before a guarded
   // write checks its token.
   if (std::optional<int64_t> due = locks_.NextDeadline(); due && *due <= c.leader_time_ms) {
+    locks_image_stale_ = true;
     locks_.Expire(c.leader_time_ms, Conditions(), &effects);
   }
   switch (c.type) {
@@ -140,7 +142,8 @@ Status StateMachine::Restore(Index applied, std::string_view image) {
     kv_ = MvccStore();
     leases_ = LeaseTable();
     members_ = MemberTable();
-    locks_ = LockTable();
+    locks_ = LockTable(lock_bugs_);
+    locks_image_stale_ = true;
     applied_ = applied;
     return Status::Ok();
   }
@@ -167,9 +170,9 @@ Status StateMachine::Restore(Index applied, std::string_view image) {
     if (!decoded.ok()) return decoded.status();
     m = std::move(decoded).value();
   }
-  LockTable lk;
+  LockTable lk(lock_bugs_);
   if (version >= 3) {
-    Result<LockTable> decoded = LockTable::Deserialize(locks);
+    Result<LockTable> decoded = LockTable::Deserialize(locks, lock_bugs_);
     if (!decoded.ok()) return decoded.status();
     lk = std::move(decoded).value();
   }
@@ -177,6 +180,7 @@ Status StateMachine::Restore(Index applied, std::string_view image) {
   leases_ = std::move(l).value();
   members_ = std::move(m);
   locks_ = std::move(lk);
+  locks_image_stale_ = true;
   applied_ = applied;
   return Status::Ok();
 }
@@ -187,8 +191,11 @@ uint32_t StateMachine::Digest() const {
   h = crc32c::Extend(h, leases.data(), leases.size());
   const std::string members = members_.Serialize();
   h = crc32c::Extend(h, members.data(), members.size());
-  const std::string locks = locks_.Serialize();
-  h = crc32c::Extend(h, locks.data(), locks.size());
+  if (locks_image_stale_) {
+    locks_image_ = locks_.Serialize();
+    locks_image_stale_ = false;
+  }
+  h = crc32c::Extend(h, locks_image_.data(), locks_image_.size());
   return h;
 }
 

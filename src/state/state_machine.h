@@ -46,7 +46,10 @@ struct ApplyResult {
 
 class StateMachine {
  public:
-  explicit StateMachine(KvLimits limits = {}) : limits_(limits) {}
+  // `lock_bugs`: planted lock table bugs for the simulator (LockBugs); the
+  // server leaves them off.
+  explicit StateMachine(KvLimits limits = {}, const LockBugs& lock_bugs = {})
+      : limits_(limits), lock_bugs_(lock_bugs), locks_(lock_bugs) {}
 
   // Applies the command in a committed entry. REQUIRES: index = applied+1,
   // or any index after a Restore.
@@ -87,11 +90,17 @@ class StateMachine {
   ConditionCheck Conditions() const;
 
   KvLimits limits_;
+  LockBugs lock_bugs_;  // kept across Restore
   MvccStore kv_;
   LeaseTable leases_;
   MemberTable members_;
   LockTable locks_;
   Index applied_;
+  // The lock table's image for Digest(), kept while entries leave the locks
+  // alone: it holds every session's remembered request ids, so rebuilding it
+  // for each digest costs more than applying most entries.
+  mutable std::string locks_image_;
+  mutable bool locks_image_stale_ = true;
 };
 
 }  // namespace warden::state

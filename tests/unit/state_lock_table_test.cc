@@ -1051,5 +1051,66 @@ TEST_F(LockTableTest, DeserializeOfGarbledBytesFailsOrYieldsAUsableCanonicalTabl
   EXPECT_FALSE(LockTable::Deserialize(huge).ok());
 }
 
+// ---- Planted bugs (the simulator's --inject-bug) ------------------------------
+
+// Off by default: the table above is the correct one. With skip_queue, an
+// exclusive request joins shared holders, passing a queued writer.
+TEST_F(LockTableTest, PlantedSkipQueueGrantsExclusiveNextToShared) {
+  LockBugs bugs;
+  bugs.skip_queue = true;
+  t_ = LockTable(bugs);
+  ASSERT_EQ(Acquire(Shared("/x", kA), 0).outcome, LockOutcome::kGranted);
+  ASSERT_EQ(Acquire(Req("/x", kB), 0).outcome, LockOutcome::kGranted);  // the bug
+  EXPECT_EQ(Holders("/x"), (std::vector<LockOwner>{kA, kB}));
+  // Against an exclusive holder it still queues.
+  EXPECT_EQ(Acquire(Req("/x", kC), 0).outcome, LockOutcome::kQueued);
+  // And the flag survives a restore (the state machine passes it back in).
+  Result<LockTable> restored = LockTable::Deserialize(t_.Serialize(), bugs);
+  ASSERT_TRUE(restored.ok());
+  LockEffects fx;
+  EXPECT_EQ(restored->Acquire(Shared("/y", kD), 0, check_, &fx).outcome, LockOutcome::kGranted);
+  EXPECT_EQ(restored->Acquire(Req("/y", kE), 0, check_, &fx).outcome, LockOutcome::kGranted);
+}
+
+// With reuse_token, a waiter granted by a grant pass gets the previous token.
+TEST_F(LockTableTest, PlantedReuseTokenRepeatsATokenOnHandOff) {
+  LockBugs bugs;
+  bugs.reuse_token = true;
+  t_ = LockTable(bugs);
+  const LockAnswer a = Acquire(Req("/x", kA), 0);
+  ASSERT_EQ(Acquire(Req("/x", kB), 0).outcome, LockOutcome::kQueued);
+  Release("/x", kA, a.token, 1);
+  ASSERT_EQ(fx_.answers.size(), 1u);
+  EXPECT_EQ(fx_.answers[0].outcome, LockOutcome::kGranted);
+  EXPECT_EQ(fx_.answers[0].token, a.token);  // the bug: not a.token + 1
+  EXPECT_TRUE(t_.IsHolderToken("/x", a.token));
+}
+
+// With guard_any_holder, any token passes the guard while the lock is held.
+TEST_F(LockTableTest, PlantedGuardAnyHolderAcceptsAStaleToken) {
+  LockBugs bugs;
+  bugs.guard_any_holder = true;
+  t_ = LockTable(bugs);
+  const LockAnswer a = Acquire(Req("/x", kA), 0);
+  Release("/x", kA, a.token, 1);
+  const LockAnswer b = Acquire(Req("/x", kB), 2);
+  ASSERT_NE(a.token, b.token);
+  EXPECT_TRUE(t_.IsHolderToken("/x", a.token));  // the bug
+  EXPECT_FALSE(t_.IsHolderToken("/y", a.token));
+}
+
+// With keep_ended_waits, a waiter outlives its session and is granted later.
+TEST_F(LockTableTest, PlantedKeepEndedWaitsGrantsAnEndedSession) {
+  LockBugs bugs;
+  bugs.keep_ended_waits = true;
+  t_ = LockTable(bugs);
+  const LockAnswer a = Acquire(Req("/x", kA), 0);
+  ASSERT_EQ(Acquire(Req("/x", kB), 0).outcome, LockOutcome::kQueued);
+  EndSession(kB.session, 1);
+  EXPECT_EQ(Waiters("/x", 1), (std::vector<LockOwner>{kB}));  // the bug
+  Release("/x", kA, a.token, 2);
+  EXPECT_EQ(Holders("/x"), (std::vector<LockOwner>{kB}));
+}
+
 }  // namespace
 }  // namespace warden::state
