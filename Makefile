@@ -7,13 +7,16 @@
 #   make asan|tsan  build and test with sanitizers
 #   make fuzz       libFuzzer targets (clang) for FUZZ_SECONDS each, corpus in build-fuzz/
 #   make bench-storage  the WAL benchmark (bench/wal_bench) on the disk; see bench/RESULTS.md
+#   make bench-client   uncontended lock acquire+release latency of the C++ client against
+#                       a running cluster (ENDPOINTS, default the `make run` cluster)
 JOBS ?= 2
 BUILD ?= build
 SOAK_SEEDS ?= 0:100000
 SOAK_SECONDS ?= 7200
 FUZZ_SECONDS ?= 600
+ENDPOINTS ?= 127.0.0.1:2379,127.0.0.1:22379,127.0.0.1:32379
 
-.PHONY: all bootstrap build test run sim sim-soak asan tsan fuzz bench-storage format clean
+.PHONY: all bootstrap build test run sim sim-soak asan tsan fuzz bench-storage bench-client format clean
 
 all: build
 
@@ -51,6 +54,9 @@ bench-storage: build
 	cmake --build $(BUILD) -j $(JOBS) --target wal_bench
 	$(BUILD)/bench/wal_bench --benchmark_repetitions=3 --benchmark_enable_random_interleaving=true \
 	  --benchmark_report_aggregates_only=true --benchmark_counters_tabular=true
+
+bench-client: build
+	$(BUILD)/bench/warden_client_bench --endpoints $(ENDPOINTS) --cycles 2000
 
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i

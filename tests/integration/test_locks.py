@@ -124,6 +124,9 @@ class WardenctlBase(ClusterTestCase):
 
     def setUp(self):
         super().setUp()
+        self.prepare()
+
+    def prepare(self):
         self.procs = Procs()
         self.addCleanup(self.procs.close)
         self.dir = os.path.join(self.cluster().root, "t-%s" % self._testMethodName)
@@ -502,10 +505,10 @@ class LeaderKillTest(WardenctlBase):
     """kill -9 of the leader while wardenctl processes contend."""
 
     def setUp(self):
-        self.c = Cluster(size=3, name_prefix="wk")
-        self.track(self.c)
+        ClusterTestCase.setUp(self)
+        self.c = self.new_cluster(size=3, name_prefix="wk")
         self.c.start()
-        super().setUp()
+        self.prepare()
 
     def test_contention_survives_kill9_of_the_leader(self):
         log = self.path("log")

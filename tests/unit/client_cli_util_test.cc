@@ -31,7 +31,9 @@ TEST(ClientCliDurationTest, Refusals) {
   for (const char* bad : {"", "s", "-1s", "5x", "1..5s", "abc", "5 s", ".", "1e3s"}) {
     client::Result<int64_t> r = ParseDurationMs(bad);
     EXPECT_FALSE(r.ok()) << bad;
-    if (!r.ok()) EXPECT_EQ(r.status().code(), client::Code::kInvalid);
+    if (!r.ok()) {
+      EXPECT_EQ(r.status().code(), client::Code::kInvalid);
+    }
   }
 }
 
