@@ -31,6 +31,10 @@ Status Election::Campaign(const std::string& value, CancelToken* cancel) {
   v3electionpb::CampaignResponse resp;
   Client::CallOptions co;
   co.deadline = Forever();
+  // Asked again after this long: a member that stopped answering is left,
+  // and the repeated request (refused as "already waiting") moves the wait
+  // to the loop below.
+  co.attempt_timeout = Millis(10000);
   co.cancel = cancel;
   co.cancel2 = &session_->state()->lost_token;
   grpc::Status g =
@@ -39,10 +43,13 @@ Status Election::Campaign(const std::string& value, CancelToken* cancel) {
       });
   const std::string our_key = name_ + "/" + HexLease(session_->id());
   if (!g.ok() && g.error_code() == grpc::StatusCode::FAILED_PRECONDITION &&
-      g.error_message().find("INVALID") != std::string::npos) {
+      (g.error_message().find("INVALID") != std::string::npos ||
+       g.error_message().find("QUEUED") != std::string::npos)) {
     // A campaign asked again after a failure finds the first still queued
-    // (the server refuses a second request of the same lease): wait for our
-    // key to lead instead.
+    // (the server refuses a second request of the same lease as INVALID),
+    // and a member before the fix of forwarded campaigns answered a queued
+    // one with "lock QUEUED": the candidacy is in place, so wait for our key
+    // to lead.
     for (int i = 0; i < 100000000; ++i) {
       if ((cancel != nullptr && cancel->cancelled()) || !session_->alive()) break;
       Result<mvccpb::KeyValue> kv = Leader(client, name_);
@@ -54,7 +61,7 @@ Status Election::Campaign(const std::string& value, CancelToken* cancel) {
         leading_ = true;
         return Status::Ok();
       }
-      std::this_thread::sleep_for(Millis(100));
+      std::this_thread::sleep_for(Millis(200));
     }
     g = grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
   }

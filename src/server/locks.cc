@@ -140,6 +140,23 @@ void LockHub::Wait(node::Node& n, const state::LockOwner& owner, const std::stri
       a && a->outcome != state::LockOutcome::kQueued) {
     return done(*a, n.state().kv().current_revision());
   }
+  if (request_id == 0) {
+    // A v3 Lock or Campaign (no request id, nothing remembered): this member
+    // may have applied the grant before the leader's reply to the forward
+    // arrived, so look at the holders.
+    if (std::optional<state::LockInfo> info = n.state().locks().Inspect(path, 0)) {
+      for (const state::LockHolder& h : info->holders) {
+        if (h.owner != owner) continue;
+        state::LockAnswer a;
+        a.path = path;
+        a.owner = owner;
+        a.outcome = state::LockOutcome::kGranted;
+        a.token = h.token;
+        a.hold_count = h.hold_count;
+        return done(a, n.state().kv().current_revision());
+      }
+    }
+  }
   if (!n.state().leases().Exists(owner.session)) {
     state::LockAnswer a;
     a.path = path;
@@ -547,15 +564,17 @@ grpc::ServerUnaryReactor* LocksService::GuardedTxn(grpc::CallbackServerContext* 
 
 namespace {
 
+// The leader answers a forwarded Lock or Campaign at once: with the key when
+// granted, with no key when queued (the final answer is then waited for on
+// this member).
 void ExtractAnswer(const v3lockpb::LockResponse& r, state::LockAnswer* a) {
-  // The leader answers a forwarded Lock with the key once queued or granted;
-  // the final answer is then waited for here.
-  a->outcome = state::LockOutcome::kQueued;
+  a->outcome = r.key().empty() ? state::LockOutcome::kQueued : state::LockOutcome::kGranted;
   a->detail = r.key();
 }
 
 void ExtractAnswer(const v3electionpb::CampaignResponse& r, state::LockAnswer* a) {
-  a->outcome = state::LockOutcome::kQueued;
+  a->outcome =
+      r.leader().key().empty() ? state::LockOutcome::kQueued : state::LockOutcome::kGranted;
   a->detail = r.leader().key();
 }
 
@@ -601,6 +620,9 @@ grpc::ServerUnaryReactor* V3LockService::Lock(grpc::CallbackServerContext* c,
   ProposeLock<v3lockpb::Lock, v3lockpb::LockRequest>(
       ctx_, hub_, c, reactor, resp, std::move(cmd),
       [ctx, reactor, resp, key](const state::LockAnswer& a, int64_t revision, node::Node& n) {
+        if (a.outcome == state::LockOutcome::kQueued) {
+          return reactor->Finish(grpc::Status::OK);  // forwarded: no key = queued
+        }
         if (grpc::Status s = V3Outcome(a); !s.ok()) return reactor->Finish(s);
         ctx->FillHeader(n, revision, resp->mutable_header());
         resp->set_key(key);
@@ -676,6 +698,9 @@ grpc::ServerUnaryReactor* V3ElectionService::Campaign(grpc::CallbackServerContex
       ctx_, hub_, c, reactor, resp, std::move(cmd),
       [ctx, reactor, resp, name, key, lease](const state::LockAnswer& a, int64_t revision,
                                              node::Node& n) {
+        if (a.outcome == state::LockOutcome::kQueued) {
+          return reactor->Finish(grpc::Status::OK);  // forwarded: no key = queued
+        }
         if (grpc::Status s = V3Outcome(a); !s.ok()) return reactor->Finish(s);
         ctx->FillHeader(n, revision, resp->mutable_header());
         auto* leader = resp->mutable_leader();
