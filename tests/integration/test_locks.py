@@ -25,6 +25,8 @@ from cluster import ClusterTestCase, Cluster, wait_until  # noqa: E402
 
 WARDENCTL = os.path.abspath(os.environ.get("WARDENCTL_BIN") or
                             os.path.join(cluster.REPO_ROOT, "build", "wardenctl"))
+API_TEST = os.path.abspath(os.environ.get("WARDEN_CLIENT_API_TEST") or
+                           os.path.join(cluster.REPO_ROOT, "build", "tests", "client_api_test"))
 V3LOCK_CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "v3lock_client.py")
 BENCH = os.path.abspath(os.environ.get("WARDEN_CLIENT_BENCH") or
                         os.path.join(cluster.REPO_ROOT, "build", "bench", "warden_client_bench"))
@@ -173,9 +175,15 @@ class WardenctlBase(ClusterTestCase):
             raise AssertionError("inspect failed: %r" % (r,))
         return json.loads(r.out)
 
-    def wait_waiters(self, name, n, timeout=15):
-        wait_until(lambda: len(self.inspect(name).get("waiters", [])) >= n, timeout,
-                   "%d waiter(s) on %s" % (n, name))
+    def wait_waiters(self, name, n, timeout=15, procs=()):
+        def check():
+            for p in procs:
+                if p.poll() is not None:
+                    out, err = p.communicate()
+                    raise AssertionError("%s exited with %s before queueing: out=%r err=%r" % (
+                        " ".join(p.args), p.returncode, out, err))
+            return len(self.inspect(name).get("waiters", [])) >= n
+        wait_until(check, timeout, "%d waiter(s) on %s" % (n, name))
 
     def wait_file(self, path, timeout=15):
         wait_until(lambda: os.path.exists(path), timeout, "file %s" % path, interval=0.02,
@@ -300,7 +308,7 @@ class WardenctlTest(WardenctlBase):
                             "touch %s; exec sleep 60" % held)
         self.wait_file(held)
         waiter = self.spawn("lock", "it-k9", "--", "touch", granted)
-        self.wait_waiters("it-k9", 1)
+        self.wait_waiters("it-k9", 1, procs=[waiter, holder])
         holder.send_signal(signal.SIGKILL)
         t0 = time.monotonic()
         holder.wait(timeout=10)
@@ -496,6 +504,14 @@ class WardenctlTest(WardenctlBase):
         self.assertIn("UNAVAILABLE", r.err)
         r = self.ctl("lock", "it-none", "--wait", "bogus", "--", "true")
         self.assertEqual(r.rc, 2, r)
+
+    def test_cpp_client_api(self):
+        if not os.access(API_TEST, os.X_OK):
+            raise AssertionError("client_api_test not found: %s" % API_TEST)
+        p = subprocess.run([API_TEST], capture_output=True, text=True, timeout=300,
+                           env=self.env({"WARDEN_ENDPOINTS": self.eps()}))
+        self.assertEqual(p.returncode, 0, p.stdout[-6000:] + p.stderr[-2000:])
+        self.assertIn("PASSED", p.stdout)
 
     def test_uncontended_latency_of_the_cpp_client(self):
         if not os.access(BENCH, os.X_OK):
