@@ -113,9 +113,11 @@ int RunLock(const Globals& g, const LockArgs& a) {
     so.owner_id = id->owner;
     client::Result<std::unique_ptr<client::Session>> s = client::Session::Create(&c, so);
     if (!s.ok()) {
-      return FailWith(client::Status(
-          s.status().code(),
-          "cannot create a session at " + c.EndpointList() + ": " + s.status().message()));
+      const bool down = s.status().code() == Code::kUnavailable;
+      return FailWith(client::Status(s.status().code(),
+                                     (down ? "no cluster member reachable at " + c.EndpointList()
+                                           : std::string("cannot create a session")) +
+                                         ": " + s.status().message()));
     }
     session = std::move(*s);
   }
@@ -202,8 +204,12 @@ int RunLock(const Globals& g, const LockArgs& a) {
   }
   cv.notify_all();
   if (ttl_watch.joinable()) ttl_watch.join();
-  if (h->valid()) {
-    if (client::Status s = h->Release(); !s.ok()) Fail("warning: " + s.ToString());
+  // Release even a hold whose TTL ran out on our clock (it may not have on
+  // the cluster's yet); a lost session has nothing left to release.
+  const bool was_valid = h->valid();
+  if (session->alive()) {
+    client::Status s = h->Release();
+    if (!s.ok() && was_valid) Fail("warning: " + s.ToString());
   }
   if (!id->nested()) (void)session->Close();
   return exit_code;

@@ -26,8 +26,16 @@ void Fail(const std::string& line) {
   std::fflush(stderr);
 }
 
+namespace {
+std::string g_endpoints;  // for the "no cluster member reachable" line
+}  // namespace
+
 int FailWith(const client::Status& s) {
-  Fail(s.ToString());
+  if (s.code() == Code::kUnavailable && s.message().find("reachable") == std::string::npos) {
+    Fail("no cluster member reachable at " + g_endpoints + ": " + s.ToString());
+  } else {
+    Fail(s.ToString());
+  }
   return ExitCodeFor(s.code());
 }
 
@@ -427,7 +435,6 @@ int main(int argc, char** argv) {
     app.parse(cli_argc, argv);
   } catch (const CLI::CallForHelp&) {
     std::printf("%s", app.help().c_str());
-    for (CLI::App* sub : app.get_subcommands()) std::printf("%s", sub->help().c_str());
     return kExitOk;
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) {
@@ -440,6 +447,7 @@ int main(int argc, char** argv) {
 
   Globals g;
   g.client.endpoints = SplitList(endpoints);
+  g_endpoints = endpoints;
   if (g.client.endpoints.empty()) {
     Fail("--endpoints is empty");
     return kExitUsage;

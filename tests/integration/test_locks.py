@@ -334,6 +334,25 @@ class WardenctlTest(WardenctlBase):
         self.assertIn("session %s lost" % session, err)
         self.assertIn("SIGTERM", err)
 
+    def test_hold_ttl_stops_the_command(self):
+        # --ttl bounds the hold; wardenctl trusts it until the TTL runs out
+        # on its own clock, then stops the command.
+        r = self.ctl("lock", "it-ttl", "--ttl", "1s", "--", "sleep", "30")
+        self.assertEqual(r.rc, 128 + signal.SIGTERM, r)
+        self.assertLess(r.elapsed, 10, r)
+        self.assertIn("--ttl ran out", r.err)
+        r = self.ctl("lock", "it-ttl", "--wait", "0", "--", "true")
+        self.assertEqual(r.rc, 0, r)
+
+    def test_lock_without_command_holds_until_a_signal(self):
+        p = Lines(self.spawn("lock", "it-hold"))
+        p.wait_out("it-hold ")
+        token = int(p.lines()[0].split()[1])
+        self.assertEqual(self.inspect("it-hold")["holders"][0]["token"], str(token))
+        p.proc.send_signal(signal.SIGINT)
+        self.assertEqual(p.proc.wait(timeout=15), 0)
+        self.assertEqual(self.inspect("it-hold").get("holders", []), [])
+
     def test_low_priority_waiter_is_granted_within_its_aging_bound(self):
         log = self.path("log")
         stop = threading.Event()
