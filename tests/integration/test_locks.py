@@ -436,6 +436,32 @@ class WardenctlTest(WardenctlBase):
         self.assertEqual(wtokens, sorted(wtokens))
         self.assertEqual(len(set(wtokens)), 9)
 
+    def test_v3lock_and_campaign_through_a_follower(self):
+        # Regression: a v3 Lock/Campaign forwarded by a follower hung when
+        # granted at once and failed ("etcdserver: lock QUEUED") when queued.
+        follower = self.c.followers()[0]
+        log = self.path("log")
+        p = subprocess.run([sys.executable, V3LOCK_CLIENT, follower.endpoint, "it-fw", log, "0",
+                            "1"], capture_output=True, text=True, timeout=60, env=self.env())
+        self.assertEqual(p.returncode, 0, p.stderr)
+        held = self.path("held")
+        holder = self.spawn("lock", "it-fw", "--", "sh", "-c", "touch %s; exec sleep 60" % held)
+        self.wait_file(held)
+        v3 = self.procs.add(subprocess.Popen(
+            [sys.executable, V3LOCK_CLIENT, follower.endpoint, "it-fw", log, "0", "1"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=self.env()))
+        self.wait_waiters("it-fw", 1, procs=[v3])
+        holder.send_signal(signal.SIGTERM)
+        holder.wait(timeout=15)
+        out, err = v3.communicate(timeout=30)
+        self.assertEqual(v3.returncode, 0, err)
+        e = Lines(self.spawn("elect", "it-fw-elect", "via-follower",
+                             endpoints=follower.endpoint))
+        e.wait_out("via-follower")
+        e.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(e.proc.wait(timeout=15), 0)
+
     @unittest.skip("server gap: Debian's etcdctl 3.4 `lock` is clientv3's KV recipe (keys "
                    "NAME/<lease>, wait for lower create revisions), not the v3lock service; "
                    "the lock table does not see those keys, so it and wardenctl do not "

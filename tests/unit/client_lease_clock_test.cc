@@ -79,7 +79,7 @@ TEST(ClientLeaseClockTest, LateAnswerDoesNotReviveALostLease) {
   EXPECT_TRUE(c.Expired(3001));
 }
 
-TEST(ClientLeaseClockTest, HeartbeatIsATthirdOfTheTtlCapped) {
+TEST(ClientLeaseClockTest, HeartbeatIsAThirdOfTheTtlCapped) {
   EXPECT_EQ(LeaseClock::HeartbeatMs(9000, 1000), 1000);
   EXPECT_EQ(LeaseClock::HeartbeatMs(2100, 1000), 700);
   EXPECT_EQ(LeaseClock::HeartbeatMs(9000, 5000), 3000);
