@@ -51,6 +51,8 @@ class LeaseClock {
     return lost_ || now_ms >= deadline_ms_ ? 0 : deadline_ms_ - now_ms;
   }
   size_t outstanding() const { return outstanding_.size(); }
+  // The send time of the oldest unanswered keep-alive; -1 if none.
+  int64_t oldest_outstanding_ms() const { return outstanding_.empty() ? -1 : outstanding_.front(); }
   int64_t ttl_ms() const { return ttl_ms_; }
 
   // The keep-alive period for a TTL: a third of it, at most `max_ms`, at

@@ -152,7 +152,11 @@ void Session::KeepAliveLoop() {
   Client* client = st.client;
   etcdserverpb::LeaseKeepAliveRequest req;
   req.set_id(st.lease_id);
-  const Millis answer_timeout = std::max(heartbeat_, Millis(500));
+  // An endpoint whose oldest unanswered keep-alive is this old is left for
+  // the next one: two heartbeats, but at most half the TTL so that a move
+  // still has time to confirm the lease.
+  const Millis answer_timeout =
+      std::max(Millis(200), std::min(2 * heartbeat_, Millis(st.clock.ttl_ms() / 2)));
   std::unique_lock<std::mutex> lock(st.mu);
   // Bounded: each pass waits for a connection, an answer or a heartbeat.
   for (int pass = 0; pass < 100000000 && !stop_; ++pass) {
@@ -186,47 +190,59 @@ void Session::KeepAliveLoop() {
       st.cv.notify_all();
     });
     lock.lock();
+    // Keep-alives go out every heartbeat whether or not the previous one was
+    // answered (the clock credits each answer to the oldest send). The
+    // stream is left when it breaks or an answer is overdue.
     bool healthy = true;
-    while (healthy && !stop_ && !st.lost) {
-      const int64_t sent = NowMs();
-      st.clock.OnSent(sent);
-      lock.unlock();
-      const bool wrote = sp->rw->Write(req);
-      lock.lock();
-      if (!wrote) {
-        healthy = false;
-        break;
+    bool gone = false;
+    int64_t next_send = NowMs();
+    for (int beat = 0; beat < 100000000 && !stop_ && !st.lost; ++beat) {
+      int64_t now = NowMs();
+      if (st.clock.Expired(now)) break;  // the outer loop reports the loss
+      if (now >= next_send) {
+        st.clock.OnSent(now);
+        lock.unlock();
+        const bool wrote = sp->rw->Write(req);
+        lock.lock();
+        if (!wrote) {
+          healthy = false;
+          break;
+        }
+        next_send = now + heartbeat_.count();
       }
-      const Clock::time_point give_up =
-          std::min(FromMs(sent) + answer_timeout, FromMs(st.clock.deadline_ms()));
-      st.cv.wait_until(lock, give_up, [&] { return stop_ || sp->broken || !sp->answers.empty(); });
-      if (sp->answers.empty()) {
-        healthy = false;  // no answer in time (no leader there?) or the stream broke
-        break;
+      int64_t wake = std::min(next_send, st.clock.deadline_ms());
+      if (const int64_t oldest = st.clock.oldest_outstanding_ms(); oldest >= 0) {
+        wake = std::min(wake, oldest + answer_timeout.count());
       }
-      bool gone = false;
+      st.cv.wait_until(lock, FromMs(wake),
+                       [&] { return stop_ || sp->broken || !sp->answers.empty(); });
       while (!sp->answers.empty()) {
         const int64_t ttl_s = sp->answers.front();
         sp->answers.pop_front();
         st.clock.OnAnswer(ttl_s * 1000);
         if (ttl_s <= 0) gone = true;
       }
-      if (gone) {
-        lock.unlock();
-        sp->ctx.TryCancel();
-        sp->reader.join();
-        (void)sp->rw->Finish();
-        st.Lose("the cluster reports the lease as expired or revoked");
-        return;
+      if (gone) break;
+      if (sp->broken) {
+        healthy = false;
+        break;
       }
-      st.cv.wait_until(lock, FromMs(sent) + heartbeat_, [&] { return stop_ || sp->broken; });
-      if (sp->broken) healthy = false;
+      now = NowMs();
+      if (const int64_t oldest = st.clock.oldest_outstanding_ms();
+          oldest >= 0 && now - oldest >= answer_timeout.count()) {
+        healthy = false;  // no answer in time (no leader there?)
+        break;
+      }
     }
     lock.unlock();
     sp->ctx.TryCancel();
     sp->reader.join();
     (void)sp->rw->Finish();
     stream.reset();
+    if (gone) {
+      st.Lose("the cluster reports the lease as expired or revoked");
+      return;
+    }
     if (!healthy) client->FailOver(index);
     lock.lock();
     st.clock.OnStreamReset();

@@ -2,11 +2,11 @@
 // identity under which locks and elections are held.
 //
 // The keep-alive thread sends a LeaseKeepAlive on one stream every
-// heartbeat (TTL/3, at most `max_heartbeat`), and moves to the next endpoint
-// when an answer does not come within a heartbeat or the stream breaks, with
-// the same lease id. It counts the lease down on its own monotonic clock from
-// the time each keep-alive was SENT (LeaseClock). When it cannot confirm the
-// lease before that local deadline, or the cluster says the lease is gone, it
+// heartbeat (TTL/3, at most `max_heartbeat`), answered or not, and moves to
+// the next endpoint, with the same lease id, when the stream breaks or the
+// oldest unanswered keep-alive is two heartbeats old (at most half the TTL). It counts the lease
+// down on its own monotonic clock from the time each keep-alive was SENT (LeaseClock). When it
+// cannot confirm the lease before that local deadline, or the cluster says the lease is gone, it
 // marks the session lost: alive() turns false, every in-flight lock wait is
 // cancelled, every LockHandle from the session reports possibly_lost(), and
 // the loss callbacks run (once, on the keep-alive thread).

@@ -115,6 +115,12 @@ class Procs:
                 p.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 pass
+            for stream in (p.stdout, p.stderr):
+                if stream is not None:
+                    try:
+                        stream.close()
+                    except OSError:
+                        pass
 
 
 class WardenctlBase(ClusterTestCase):

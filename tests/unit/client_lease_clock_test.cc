@@ -39,6 +39,18 @@ TEST(ClientLeaseClockTest, AnswerIsCreditedToTheOldestOutstandingSend) {
   EXPECT_EQ(c.outstanding(), 0u);
 }
 
+TEST(ClientLeaseClockTest, OldestOutstandingSend) {
+  LeaseClock c(0, 3000);
+  EXPECT_EQ(c.oldest_outstanding_ms(), -1);
+  c.OnSent(100);
+  c.OnSent(200);
+  EXPECT_EQ(c.oldest_outstanding_ms(), 100);
+  c.OnAnswer(3000);
+  EXPECT_EQ(c.oldest_outstanding_ms(), 200);
+  c.OnStreamReset();
+  EXPECT_EQ(c.oldest_outstanding_ms(), -1);
+}
+
 TEST(ClientLeaseClockTest, UnsolicitedAnswerIsIgnored) {
   LeaseClock c(0, 3000);
   c.OnAnswer(3000);
