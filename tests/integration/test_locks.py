@@ -550,6 +550,12 @@ class WardenctlTest(WardenctlBase):
         observer.proc.send_signal(signal.SIGTERM)
         self.assertEqual(observer.proc.wait(timeout=15), 0)
 
+    def test_dead_first_endpoint_fails_over(self):
+        dead = "127.0.0.1:%d" % cluster.free_port()
+        r = self.ctl("lock", "it-dead", "--", "true", endpoints=dead + "," + self.eps())
+        self.assertEqual(r.rc, 0, r)
+        self.assertLess(r.elapsed, 10, r)
+
     def test_no_cluster_reachable(self):
         port = cluster.free_port()
         r = self.ctl("lock", "it-none", "--", "true", endpoints="127.0.0.1:%d" % port, timeout=30)
