@@ -9,14 +9,17 @@
 #   make bench-storage  the WAL benchmark (bench/wal_bench) on the disk; see bench/RESULTS.md
 #   make chaos-smoke    real 3-member cluster under faults + both planted bugs (< 5 min; part of make test)
 #   make chaos      every nemesis x workload for CHAOS_MINUTES (20), then the table (docs/chaos.md)
+#   make bench-client   uncontended lock acquire+release latency of the C++ client against
+#                       a running cluster (ENDPOINTS, default the `make run` cluster)
 JOBS ?= 2
 BUILD ?= build
 SOAK_SEEDS ?= 0:100000
 SOAK_SECONDS ?= 7200
 FUZZ_SECONDS ?= 600
 CHAOS_MINUTES ?= 20
+ENDPOINTS ?= 127.0.0.1:2379,127.0.0.1:22379,127.0.0.1:32379
 
-.PHONY: all bootstrap build test run sim sim-soak asan tsan fuzz bench-storage chaos-smoke chaos format clean
+.PHONY: all bootstrap build test run sim sim-soak asan tsan fuzz bench-storage bench-client chaos-smoke chaos format clean
 
 all: build
 
@@ -61,6 +64,9 @@ chaos-smoke: build
 chaos: build
 	WARDEN_BUILD=$(abspath $(BUILD)) /usr/bin/python3 tests/chaos/chaos.py matrix --minutes $(CHAOS_MINUTES) \
 	  --out $(abspath $(BUILD))/chaos
+
+bench-client: build
+	$(BUILD)/bench/warden_client_bench --endpoints $(ENDPOINTS) --cycles 2000
 
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i
