@@ -7,13 +7,16 @@
 #   make asan|tsan  build and test with sanitizers
 #   make fuzz       libFuzzer targets (clang) for FUZZ_SECONDS each, corpus in build-fuzz/
 #   make bench-storage  the WAL benchmark (bench/wal_bench) on the disk; see bench/RESULTS.md
+#   make bench-compare  Warden vs etcd 3.4 (3 members each) with warden-bench, ROUNDS (3) x BENCH_SECONDS (5); ~10 min
+#   make bench-scale    1M keys, 100k watches, 10k connections, restart with 1M keys (Warden and etcd); ~15-25 min
 JOBS ?= 2
 BUILD ?= build
 SOAK_SEEDS ?= 0:100000
 SOAK_SECONDS ?= 7200
 FUZZ_SECONDS ?= 600
 
-.PHONY: all bootstrap build test run sim sim-soak asan tsan fuzz bench-storage format clean
+.PHONY: all bootstrap build test run sim sim-soak asan tsan fuzz bench-storage bench-tools bench-compare \
+	bench-scale format clean
 
 all: build
 
@@ -51,6 +54,16 @@ bench-storage: build
 	cmake --build $(BUILD) -j $(JOBS) --target wal_bench
 	$(BUILD)/bench/wal_bench --benchmark_repetitions=3 --benchmark_enable_random_interleaving=true \
 	  --benchmark_report_aggregates_only=true --benchmark_counters_tabular=true
+
+# warden-bench and warden only, not every test (bench/README.md).
+bench-tools: bootstrap $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS) --target warden warden-bench
+
+bench-compare: bench-tools
+	/usr/bin/python3 bench/compare.py
+
+bench-scale: bench-tools
+	/usr/bin/python3 bench/scale.py
 
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i
