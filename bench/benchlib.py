@@ -141,12 +141,15 @@ def mem_total_gib():
 
 
 def fs_type(path):
-    try:
-        out = subprocess.run(["stat", "-f", "-c", "%T", path], capture_output=True, text=True,
-                             timeout=10).stdout.strip()
-        return out or "unknown"
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
+    """The mounted file system type (ext4, tmpfs...) holding path."""
+    for cmd in (["findmnt", "-n", "-o", "FSTYPE", "-T", path], ["stat", "-f", "-c", "%T", path]):
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.strip()
+            if out:
+                return out
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+    return "unknown"
 
 
 def uptime_line():

@@ -88,9 +88,8 @@ def run_workloads(system, c, rnd, out_dir, results, commands):
         pids = ",".join(str(m.pid) for m in c.running_members())
         full = ["--endpoints", eps, "--duration", SECONDS, "--warmup", WARMUP, "--label", system,
                 "--cpu-pids", pids] + args
-        commands[name] = ("warden-bench --endpoints $ENDPOINTS --duration %g --warmup %g --label %s "
-                          "--cpu-pids $MEMBER_PIDS %s") % (
-            SECONDS, WARMUP, system, " ".join(args))
+        commands[name] = ("warden-bench --endpoints $ENDPOINTS --duration %g --warmup %g "
+                          "--label $SYSTEM --cpu-pids $MEMBER_PIDS %s") % (SECONDS, WARMUP, " ".join(args))
         path = os.path.join(out_dir, "%s-r%d-%s.json" % (system, rnd, name))
         load1 = os.getloadavg()[0]
         rc, j = lib.run_bench(full, path, timeout=SECONDS + WARMUP + 180,
@@ -120,7 +119,7 @@ def run_failover(system, c, rnd, out_dir, results, commands):
         args = ["--workload", "failover", "--kill-pid", leader.pid, "--endpoints", lib.endpoints(c, others),
                 "--duration", "20", "--label", system]
         commands[FAILOVER] = ("warden-bench --workload failover --kill-pid $LEADER_PID "
-                              "--endpoints $OTHER_TWO --duration 20")
+                              "--endpoints $OTHER_TWO --duration 20 --label $SYSTEM")
         rc, j = lib.run_bench(args, path, timeout=60, log_path=os.path.join(out_dir, "bench.log"))
         c.kill_member(leader)  # already dead (warden-bench killed it by PID): reap it
         ms = j.get("failover_ms") if j else None
@@ -192,7 +191,7 @@ def per_round_table(results):
             else:
                 vals = ", ".join("unsupported" if r.get("unsupported") else
                                  ("FAILED" if r.get("failed") else fmt(r.get("ops_per_s"))) for r in runs)
-                errs = ", ".join(str(r.get("errors", "")) + (
+                errs = ", ".join(("—" if r.get("unsupported") else str(r.get("errors", ""))) + (
                     " (%s)" % ",".join("%s=%s" % kv for kv in r["error_codes"].items())
                     if r.get("error_codes") else "") for r in runs)
                 loads = ", ".join("%.1f" % r["load1"] for r in runs if "load1" in r)
