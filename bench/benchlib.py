@@ -207,7 +207,9 @@ def git_describe():
     try:
         rev = subprocess.run(["git", "-C", REPO_ROOT, "rev-parse", "--short", "HEAD"],
                              capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", REPO_ROOT, "status", "--porcelain", "--untracked-files=no"],
+        # RESULTS.md itself changes between runs; it does not change what ran.
+        dirty = subprocess.run(["git", "-C", REPO_ROOT, "status", "--porcelain", "--untracked-files=no",
+                                "--", ".", ":!bench/RESULTS.md"],
                                capture_output=True, text=True, timeout=10).stdout.strip()
         return rev + ("+uncommitted changes" if dirty else "")
     except (OSError, subprocess.TimeoutExpired):

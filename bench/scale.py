@@ -97,6 +97,10 @@ def run_sampled(c, args, json_path, timeout, log_path):
         return rc, None, peak, peak_client
 
 
+def pids(c):
+    return ",".join(str(m.pid) for m in c.running_members())
+
+
 def mib(kib):
     return kib / 1024.0 if kib is not None else None
 
@@ -116,7 +120,7 @@ def item_keys(system, out_dir, rows):
     try:
         before = lib.cluster_rss(c)
         path = os.path.join(out_dir, "%s-keys.json" % system)
-        args = ["--endpoints", lib.endpoints(c), "--workload", "put", "--key-order", "seq",
+        args = ["--endpoints", lib.endpoints(c), "--cpu-pids", pids(c), "--workload", "put", "--key-order", "seq",
                 "--keys", KEYS, "--total", KEYS, "--clients", "64", "--conns", "8",
                 "--value-size", VALUE_SIZE, "--warmup", "0", "--duration", "1200", "--label", system]
         lib.log("  keys: %s puts of %d B values" % (KEYS, VALUE_SIZE))
@@ -129,9 +133,10 @@ def item_keys(system, out_dir, rows):
         lat = j["latency_ms"]["put"]
         per_key = [((after[n] or 0) - (before[n] or 0)) * 1024.0 / max(1, j["ops"]) for n in before]
         rows.append((system, "keys", "%d keys in %.1f s: %.0f puts/s, p50 %.2f ms, p99 %.2f ms, "
-                     "errors %d; RSS before→peak→after: %s; RSS per key: %s bytes" % (
+                     "errors %d, CPU %.0f µs/put (members + warden-bench); RSS before→peak→after: %s; "
+                     "RSS per key: %s bytes" % (
                          j["ops"], j["window_s"], j["ops_per_s"], lat["p50"], lat["p99"],
-                         j["errors_total"], rss_line(before, peak, after),
+                         j["errors_total"], j["cpu_s"]["us_per_op"], rss_line(before, peak, after),
                          "/".join("%.0f" % b for b in per_key))))
         lib.log("    " + rows[-1][2])
         if wanted("restart"):
@@ -183,7 +188,7 @@ def item_watches(system, out_dir, rows):
         before = lib.cluster_rss(c)
         path = os.path.join(out_dir, "%s-watches.json" % system)
         streams = min(100, WATCHES)
-        args = ["--endpoints", lib.endpoints(c), "--workload", "watch", "--watchers", WATCHES,
+        args = ["--endpoints", lib.endpoints(c), "--cpu-pids", pids(c), "--workload", "watch", "--watchers", WATCHES,
                 "--watch-streams", streams, "--conns", "4", "--clients", "1", "--rate", "2",
                 "--warmup", "2", "--duration", "10", "--setup-timeout", "300", "--label", system]
         lib.log("  watches: %d over %d streams" % (WATCHES, streams))
@@ -201,7 +206,9 @@ def item_watches(system, out_dir, rows):
                          " (SETUP TIMED OUT)" if j["setup_timed_out"] else "", puts, j["ops"],
                          j["ops_per_s"], lat["p50"], lat["p99"], lat["max"], j["errors_total"],
                          rss_line(before, peak, after), total_delta(before, peak) * 1024.0 / WATCHES,
-                         mib(peak_client))))
+                         mib(peak_client))
+                     + "; CPU in the 10 s window: members %.1f s, warden-bench %.1f s" % (
+                         j["cpu_s"]["pids_total"], j["cpu_s"]["self"])))
         lib.log("    " + rows[-1][2])
     finally:
         c.close()
@@ -212,7 +219,7 @@ def item_conns(system, out_dir, rows):
     try:
         before = lib.cluster_rss(c)
         path = os.path.join(out_dir, "%s-conns.json" % system)
-        args = ["--endpoints", lib.endpoints(c), "--workload", "range-serializable", "--no-prefill",
+        args = ["--endpoints", lib.endpoints(c), "--cpu-pids", pids(c), "--workload", "range-serializable", "--no-prefill",
                 "--conns", CONNS, "--clients", CONNS, "--rate", "1000", "--warmup", "5",
                 "--duration", "10", "--setup-timeout", "120", "--label", system]
         lib.log("  conns: %d connections" % CONNS)
@@ -228,7 +235,10 @@ def item_conns(system, out_dir, rows):
                          CONNS, j["ops_per_s"], lat["p50"], lat["p99"], lat["max"], j["errors_total"],
                          (" (%s)" % ", ".join("%s=%d" % kv for kv in j["errors"].items())) if j["errors"] else "",
                          rss_line(before, peak, after), total_delta(before, peak) * 1024.0 / CONNS,
-                         mib(peak_client))))
+                         mib(peak_client))
+                     + "; %d connections opened in %.1f s; CPU in the window: members %.1f s, "
+                     "warden-bench %.1f s" % (j.get("conns_ready", 0), j.get("connect_s", 0),
+                                              j["cpu_s"]["pids_total"], j["cpu_s"]["self"])))
         lib.log("    " + rows[-1][2])
     finally:
         c.close()

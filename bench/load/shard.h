@@ -292,7 +292,6 @@ class Stream final : public StreamBase {
   void Open(Stub* stub, PrepareStreamFn<Stub, Req, Resp> prepare) {
     rw_ = (stub->*prepare)(&ctx_, shard_->cq());
     shard_->AddOutstanding(&ctx_);  // until Finish completes
-    ++pending_;
     rw_->StartCall(&start_tag_);
   }
   void Send(const Req& req) {
@@ -319,18 +318,15 @@ class Stream final : public StreamBase {
   void MaybeWrite() {
     if (!open_ || writing_ || closing_ || out_.empty()) return;
     writing_ = true;
-    ++pending_;
     rw_->Write(out_.front(), &write_tag_);
   }
   void MaybeFinish() {
     // Finish once the read side has failed and no write is in flight.
     if (!closing_ || writing_ || finishing_ || reading_) return;
     finishing_ = true;
-    ++pending_;
     rw_->Finish(&status_, &finish_tag_);
   }
   void On(Kind k, bool ok) {
-    --pending_;
     switch (k) {
       case kStart:
         if (!ok) {
@@ -341,7 +337,6 @@ class Stream final : public StreamBase {
         }
         open_ = true;
         reading_ = true;
-        ++pending_;
         rw_->Read(&in_, &read_tag_);
         MaybeWrite();
         cb_.on_open(true);
@@ -357,7 +352,6 @@ class Stream final : public StreamBase {
         cb_.on_message(in_);
         if (!closing_) {
           reading_ = true;
-          ++pending_;
           rw_->Read(&in_, &read_tag_);
         }
         return;
@@ -388,7 +382,6 @@ class Stream final : public StreamBase {
   grpc::Status status_;
   Event start_tag_{this, kStart}, read_tag_{this, kRead}, write_tag_{this, kWrite},
       finish_tag_{this, kFinish};
-  int pending_ = 0;
   bool open_ = false, reading_ = false, writing_ = false, closing_ = false, finishing_ = false,
        closed_ = false;
 };
