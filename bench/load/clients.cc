@@ -4,6 +4,8 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "bench/load/stream.h"
+
 namespace warden::bench {
 
 namespace {

@@ -19,6 +19,7 @@
 #include <cstdio>
 
 #include "bench/load/clients.h"
+#include "bench/load/stream.h"
 
 namespace warden::bench {
 
