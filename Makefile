@@ -11,6 +11,8 @@
 #   make chaos      every nemesis x workload for CHAOS_MINUTES (20), then the table (docs/chaos.md)
 #   make bench-client   uncontended lock acquire+release latency of the C++ client against
 #                       a running cluster (ENDPOINTS, default the `make run` cluster)
+#   make bench-compare  Warden vs etcd 3.4 (3 members each) with warden-bench, ROUNDS (3) x BENCH_SECONDS (5); ~10 min
+#   make bench-scale    1M keys, 100k watches, 10k connections, restart with 1M keys (Warden and etcd); ~15-25 min
 JOBS ?= 2
 BUILD ?= build
 SOAK_SEEDS ?= 0:100000
@@ -19,7 +21,8 @@ FUZZ_SECONDS ?= 600
 CHAOS_MINUTES ?= 20
 ENDPOINTS ?= 127.0.0.1:2379,127.0.0.1:22379,127.0.0.1:32379
 
-.PHONY: all bootstrap build test run sim sim-soak asan tsan fuzz bench-storage bench-client chaos-smoke chaos format clean
+.PHONY: all bootstrap build test run sim sim-soak asan tsan fuzz bench-storage bench-client \
+	bench-tools bench-compare bench-scale chaos-smoke chaos format clean
 
 all: build
 
@@ -67,6 +70,16 @@ chaos: build
 
 bench-client: build
 	$(BUILD)/bench/warden_client_bench --endpoints $(ENDPOINTS) --cycles 2000
+
+# warden-bench and warden only, not every test (bench/README.md).
+bench-tools: bootstrap $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS) --target warden warden-bench
+
+bench-compare: bench-tools
+	/usr/bin/python3 bench/compare.py
+
+bench-scale: bench-tools
+	/usr/bin/python3 bench/scale.py
 
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i
