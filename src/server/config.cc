@@ -75,6 +75,9 @@ Status ApplyValue(ServerConfig* c, const std::string& key, const std::string& va
   } else if (key == "snapshot-count") {
     if (Status s = to_int(&n); !s.ok()) return s;
     c->snapshot_count = static_cast<uint64_t>(n);
+  } else if (key == "experimental-snapshot-catchup-entries") {
+    if (Status s = to_int(&n); !s.ok()) return s;
+    c->snapshot_catchup_entries = static_cast<uint64_t>(n);
   } else if (key == "max-request-bytes") {
     if (Status s = to_int(&n); !s.ok()) return s;
     c->max_request_bytes = static_cast<uint64_t>(n);
@@ -103,6 +106,7 @@ const char* const kKeys[] = {"name",
                              "heartbeat-interval",
                              "election-timeout",
                              "snapshot-count",
+                             "experimental-snapshot-catchup-entries",
                              "auto-compaction-retention",
                              "listen-metrics-urls",
                              "max-request-bytes",

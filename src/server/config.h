@@ -28,6 +28,9 @@ struct ServerConfig {
   int64_t heartbeat_interval_ms = 100;
   int64_t election_timeout_ms = 1000;
   uint64_t snapshot_count = 10000;
+  // Entries kept in the log behind a snapshot, so that a slow follower
+  // catches up from the log rather than a snapshot (etcd 3.5's flag name).
+  uint64_t snapshot_catchup_entries = 5000;
   std::string auto_compaction_retention = "0";  // hours, or a duration like "30m"
   std::vector<std::string> listen_metrics_urls;
   uint64_t max_request_bytes = 1536 * 1024;

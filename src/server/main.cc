@@ -173,6 +173,7 @@ int Run(int argc, char** argv) {
   }
 
   storage::LogStoreOptions store_options;
+  store_options.keep_entries_after_snapshot = config.snapshot_catchup_entries;
   // ack-before-fsync keeps unsynced bytes in the process (write_behind_env.h)
   // so that a kill -9 loses them as a power loss would.
   storage::WriteBehindEnv write_behind(storage::Env::Default());
@@ -346,6 +347,10 @@ int Run(int argc, char** argv) {
           lock_hub.OnKvEvents(n, events);
         });
     n.set_lock_sink([&lock_hub, &n](const state::ApplyResult& r) { lock_hub.OnApply(n, r); });
+    n.set_snapshot_observer([](const raft::SnapshotMetadata& md) {
+      Log("installed the leader's snapshot of index " + std::to_string(md.index.value()) +
+          " (term " + std::to_string(md.term.value()) + ")");
+    });
   });
   watch_hub.StartProgressNotify(&host, *progress_ms);
   AutoCompactor compactor(&host, *retention_ms);

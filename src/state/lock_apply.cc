@@ -158,6 +158,18 @@ void StateMachine::ApplyV3Command(const Command& c, ApplyResult* r, LockEffects*
   AcquireRequest req;
   req.path = l.path;
   req.owner = LockOwner{l.session, kV3Owner};
+  if (std::optional<LockInfo> info = locks_.Inspect(l.path, now)) {
+    for (const LockWaiter& w : info->waiters) {
+      if (w.request.owner != req.owner) continue;
+      // A client retrying a Lock or Campaign that still waits (after a
+      // timeout or a fail-over) keeps waiting, as with etcd.
+      r->lock.path = l.path;
+      r->lock.owner = req.owner;
+      r->lock.outcome = LockOutcome::kQueued;
+      r->lock.detail = key;
+      return;
+    }
+  }
   req.mode = LockMode::kExclusive;
   req.wait_deadline_ms = -1;
   req.value = campaign ? l.value : std::string();

@@ -449,6 +449,44 @@ class WalCorruptionTest(ClusterTestCase):
 # ---------------------------------------------------------------------------
 
 
+class SnapshotCatchUpTest(ClusterTestCase):
+
+    def test_member_down_while_the_log_was_compacted_catches_up_by_snapshot(self):
+        # With --snapshot-count 50 and 10 entries kept behind each snapshot
+        # the leader compacts its log far past the point where the stopped
+        # member left: it can only catch up from a snapshot sent over the
+        # peer stream.
+        c = self.new_cluster(size=3, name_prefix="snp", extra_args=[
+            "--snapshot-count", "50", "--experimental-snapshot-catchup-entries", "10"])
+        c.start()
+        c.etcdctl_ok("put", "snp/first", "1")
+        leader = c.leader()
+        down = c.followers(leader)[0]
+        c.wait_revision(down, c.revision())
+        c.stop_member(down)
+        up = [m for m in c.members if m is not down]
+        for i in range(300):
+            c.etcdctl_ok("put", "snp/k%03d" % i, "v%d" % i, endpoints=up)
+        rev = c.revision(up[0])
+        c.start_member(down)
+        c.wait_listening([down])
+        c.wait_revision(down, rev, timeout=30)
+        got = kvs_of(c.etcdctl_json("get", "snp/", "--prefix", "--consistency=s",
+                                    endpoints=[down]))
+        self.assertEqual(len(got), 301)
+        self.assertEqual(got["snp/k299"]["value"], "v299")
+        # It installed a snapshot newer than anything it had before it
+        # stopped, and the leader's log no longer had what it missed.
+        self.assertIn("installed the leader's snapshot", down.log_text())
+        snaps = [f for f in os.listdir(os.path.join(down.data_dir, "snap")) if f.endswith(".snap")]
+        indexes = [int(f.split("-")[1].split(".")[0], 16) for f in snaps]
+        self.assertTrue(indexes and max(indexes) > 250, snaps)
+        # And the three agree on the key space.
+        hashes = {c.etcdctl_json("endpoint", "hashkv", endpoints=[m])[0]["HashKV"]["hash"]
+                  for m in c.members}
+        self.assertEqual(len(hashes), 1, hashes)
+
+
 class QuorumLossTest(ClusterTestCase):
 
     def check_quorum_loss(self, c, survivor, down):

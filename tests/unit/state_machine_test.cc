@@ -416,3 +416,21 @@ TEST_F(LockCommandTest, TransferHandsTheLockToTheNamedWaiterAheadOfTheQueue) {
 
 }  // namespace
 }  // namespace warden::state
+
+namespace warden::state {
+namespace {
+
+TEST_F(LockCommandTest, V3LockRetriedWhileWaitingKeepsWaiting) {
+  Grant(0x10);
+  Grant(0x20);
+  ASSERT_EQ(Run(Lock(CommandType::kV3Lock, "rl", 0x10)).lock.outcome, LockOutcome::kGranted);
+  ASSERT_EQ(Run(Lock(CommandType::kV3Lock, "rl", 0x20)).lock.outcome, LockOutcome::kQueued);
+  // The retry (etcd clients re-send after a timeout) is not refused.
+  ApplyResult again = Run(Lock(CommandType::kV3Lock, "rl", 0x20));
+  EXPECT_TRUE(again.status.ok());
+  EXPECT_EQ(again.lock.outcome, LockOutcome::kQueued);
+  EXPECT_EQ(sm_.locks().Inspect("rl", 1000)->waiters.size(), 1u);
+}
+
+}  // namespace
+}  // namespace warden::state
