@@ -27,7 +27,7 @@ struct ServerConfig {
   std::string initial_cluster_token = "warden-cluster";
   int64_t heartbeat_interval_ms = 100;
   int64_t election_timeout_ms = 1000;
-  uint64_t snapshot_count = 10000;
+  uint64_t snapshot_count = 100000;  // etcd 3.4's default
   // Entries kept in the log behind a snapshot, so that a slow follower
   // catches up from the log rather than a snapshot (etcd 3.5's flag name).
   uint64_t snapshot_catchup_entries = 5000;
