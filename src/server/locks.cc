@@ -256,118 +256,112 @@ auto LockFinish(ServerContext* ctx, grpc::ServerUnaryReactor* reactor,
 
 }  // namespace
 
-grpc::ServerUnaryReactor* LocksService::Acquire(grpc::CallbackServerContext* c,
-                                                const warden::v1::AcquireRequest* req,
-                                                warden::v1::LockResponse* resp) {
+namespace {
+
+// The shape every warden.v1 lock request shares: validate the owner, give
+// the request an id (so a forwarded copy and any retry are deduplicated),
+// fill the command, propose (forwarding the request with its id), answer.
+// `call(stub, context, request, response, done)` invokes the RPC on the
+// leader.
+template <typename Request, typename Fill, typename Call>
+grpc::ServerUnaryReactor* NativeLockRequest(ServerContext* ctx, LockHub* hub,
+                                            grpc::CallbackServerContext* c, const Request& req,
+                                            warden::v1::LockResponse* resp, state::CommandType type,
+                                            Fill fill, Call call) {
   auto* reactor = c->DefaultReactor();
-  if (grpc::Status s = CheckOwner(req->path(), req->owner()); !s.ok()) {
+  if (grpc::Status s = CheckOwner(req.path(), req.owner()); !s.ok()) {
     reactor->Finish(s);
     return reactor;
   }
-  if (req->ttl_ms() < 0) {
-    reactor->Finish({grpc::StatusCode::INVALID_ARGUMENT, "warden: ttl_ms must be >= 0"});
+  state::Command cmd = LockCmd(type, req.path(), req.owner(),
+                               req.request_id() != 0 ? req.request_id() : NewRequestId());
+  if (grpc::Status s = fill(&cmd); !s.ok()) {
+    reactor->Finish(s);
     return reactor;
   }
-  state::Command cmd = LockCmd(state::CommandType::kLockAcquire, req->path(), req->owner(),
-                               req->request_id() != 0 ? req->request_id() : NewRequestId());
-  cmd.lock.mode = req->mode() == warden::v1::SHARED ? 1 : 0;
-  cmd.lock.priority = req->priority();
-  cmd.lock.wait_ms = req->wait_ms() < 0 ? -1 : req->wait_ms();
-  cmd.lock.ttl_ms = req->ttl_ms();
-  cmd.lock.value = req->value();
-  if (req->conditions_size() > 0) {
-    etcdserverpb::TxnRequest t;
-    *t.mutable_compare() = req->conditions();
-    Result<state::TxnRequest> txn = FromProto(t);
-    if (!txn.ok()) {
-      reactor->Finish(ToGrpc(txn.status()));
-      return reactor;
-    }
-    cmd.lock.conditions = std::move(txn->compares);
-  }
-  auto fwd = std::make_shared<warden::v1::AcquireRequest>(*req);
+  auto fwd = std::make_shared<Request>(req);
   fwd->set_request_id(cmd.lock.request_id);
-  ProposeLock<warden::v1::Locks, warden::v1::AcquireRequest>(
-      ctx_, hub_, c, reactor, resp, std::move(cmd),
-      LockFinish<warden::v1::AcquireRequest>(ctx_, reactor, resp),
-      [fwd](warden::v1::Locks::Stub* stub, grpc::ClientContext* cc, warden::v1::LockResponse* out,
-            std::function<void(grpc::Status)> done) {
-        stub->async()->Acquire(cc, fwd.get(), out, [fwd, done](grpc::Status s) { done(s); });
+  ProposeLock<warden::v1::Locks, Request>(
+      ctx, hub, c, reactor, resp, std::move(cmd), LockFinish<Request>(ctx, reactor, resp),
+      [fwd, call](warden::v1::Locks::Stub* stub, grpc::ClientContext* cc,
+                  warden::v1::LockResponse* out, std::function<void(grpc::Status)> done) {
+        call(stub, cc, fwd.get(), out, [fwd, done](grpc::Status st) { done(st); });
       });
   return reactor;
+}
+
+grpc::Status CheckTtl(int64_t ttl_ms) {
+  if (ttl_ms < 0) return {grpc::StatusCode::INVALID_ARGUMENT, "warden: ttl_ms must be >= 0"};
+  return grpc::Status::OK;
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* LocksService::Acquire(grpc::CallbackServerContext* c,
+                                                const warden::v1::AcquireRequest* req,
+                                                warden::v1::LockResponse* resp) {
+  return NativeLockRequest(
+      ctx_, hub_, c, *req, resp, state::CommandType::kLockAcquire,
+      [req](state::Command* cmd) -> grpc::Status {
+        if (grpc::Status s = CheckTtl(req->ttl_ms()); !s.ok()) return s;
+        cmd->lock.mode = req->mode() == warden::v1::SHARED ? 1 : 0;
+        cmd->lock.priority = req->priority();
+        cmd->lock.wait_ms = req->wait_ms() < 0 ? -1 : req->wait_ms();
+        cmd->lock.ttl_ms = req->ttl_ms();
+        cmd->lock.value = req->value();
+        if (req->conditions_size() > 0) {
+          etcdserverpb::TxnRequest t;
+          *t.mutable_compare() = req->conditions();
+          Result<state::TxnRequest> txn = FromProto(t);
+          if (!txn.ok()) return ToGrpc(txn.status());
+          cmd->lock.conditions = std::move(txn->compares);
+        }
+        return grpc::Status::OK;
+      },
+      [](warden::v1::Locks::Stub* stub, grpc::ClientContext* cc,
+         const warden::v1::AcquireRequest* r, warden::v1::LockResponse* out,
+         std::function<void(grpc::Status)> done) { stub->async()->Acquire(cc, r, out, done); });
 }
 
 grpc::ServerUnaryReactor* LocksService::Release(grpc::CallbackServerContext* c,
                                                 const warden::v1::ReleaseRequest* req,
                                                 warden::v1::LockResponse* resp) {
-  auto* reactor = c->DefaultReactor();
-  if (grpc::Status s = CheckOwner(req->path(), req->owner()); !s.ok()) {
-    reactor->Finish(s);
-    return reactor;
-  }
-  state::Command cmd = LockCmd(state::CommandType::kLockRelease, req->path(), req->owner(),
-                               req->request_id() != 0 ? req->request_id() : NewRequestId());
-  cmd.lock.token = req->token();
-  auto fwd = std::make_shared<warden::v1::ReleaseRequest>(*req);
-  fwd->set_request_id(cmd.lock.request_id);
-  ProposeLock<warden::v1::Locks, warden::v1::ReleaseRequest>(
-      ctx_, hub_, c, reactor, resp, std::move(cmd),
-      LockFinish<warden::v1::ReleaseRequest>(ctx_, reactor, resp),
-      [fwd](warden::v1::Locks::Stub* stub, grpc::ClientContext* cc, warden::v1::LockResponse* out,
-            std::function<void(grpc::Status)> done) {
-        stub->async()->Release(cc, fwd.get(), out, [fwd, done](grpc::Status s) { done(s); });
-      });
-  return reactor;
+  return NativeLockRequest(
+      ctx_, hub_, c, *req, resp, state::CommandType::kLockRelease,
+      [req](state::Command* cmd) {
+        cmd->lock.token = req->token();
+        return grpc::Status::OK;
+      },
+      [](warden::v1::Locks::Stub* stub, grpc::ClientContext* cc,
+         const warden::v1::ReleaseRequest* r, warden::v1::LockResponse* out,
+         std::function<void(grpc::Status)> done) { stub->async()->Release(cc, r, out, done); });
 }
 
 grpc::ServerUnaryReactor* LocksService::Renew(grpc::CallbackServerContext* c,
                                               const warden::v1::RenewRequest* req,
                                               warden::v1::LockResponse* resp) {
-  auto* reactor = c->DefaultReactor();
-  if (grpc::Status s = CheckOwner(req->path(), req->owner()); !s.ok()) {
-    reactor->Finish(s);
-    return reactor;
-  }
-  if (req->ttl_ms() < 0) {
-    reactor->Finish({grpc::StatusCode::INVALID_ARGUMENT, "warden: ttl_ms must be >= 0"});
-    return reactor;
-  }
-  state::Command cmd = LockCmd(state::CommandType::kLockRenew, req->path(), req->owner(),
-                               req->request_id() != 0 ? req->request_id() : NewRequestId());
-  cmd.lock.token = req->token();
-  cmd.lock.ttl_ms = req->ttl_ms();
-  auto fwd = std::make_shared<warden::v1::RenewRequest>(*req);
-  fwd->set_request_id(cmd.lock.request_id);
-  ProposeLock<warden::v1::Locks, warden::v1::RenewRequest>(
-      ctx_, hub_, c, reactor, resp, std::move(cmd),
-      LockFinish<warden::v1::RenewRequest>(ctx_, reactor, resp),
-      [fwd](warden::v1::Locks::Stub* stub, grpc::ClientContext* cc, warden::v1::LockResponse* out,
-            std::function<void(grpc::Status)> done) {
-        stub->async()->Renew(cc, fwd.get(), out, [fwd, done](grpc::Status s) { done(s); });
-      });
-  return reactor;
+  return NativeLockRequest(
+      ctx_, hub_, c, *req, resp, state::CommandType::kLockRenew,
+      [req](state::Command* cmd) -> grpc::Status {
+        if (grpc::Status s = CheckTtl(req->ttl_ms()); !s.ok()) return s;
+        cmd->lock.token = req->token();
+        cmd->lock.ttl_ms = req->ttl_ms();
+        return grpc::Status::OK;
+      },
+      [](warden::v1::Locks::Stub* stub, grpc::ClientContext* cc, const warden::v1::RenewRequest* r,
+         warden::v1::LockResponse* out,
+         std::function<void(grpc::Status)> done) { stub->async()->Renew(cc, r, out, done); });
 }
 
 grpc::ServerUnaryReactor* LocksService::Cancel(grpc::CallbackServerContext* c,
                                                const warden::v1::CancelRequest* req,
                                                warden::v1::LockResponse* resp) {
-  auto* reactor = c->DefaultReactor();
-  if (grpc::Status s = CheckOwner(req->path(), req->owner()); !s.ok()) {
-    reactor->Finish(s);
-    return reactor;
-  }
-  state::Command cmd = LockCmd(state::CommandType::kLockCancel, req->path(), req->owner(),
-                               req->request_id() != 0 ? req->request_id() : NewRequestId());
-  auto fwd = std::make_shared<warden::v1::CancelRequest>(*req);
-  fwd->set_request_id(cmd.lock.request_id);
-  ProposeLock<warden::v1::Locks, warden::v1::CancelRequest>(
-      ctx_, hub_, c, reactor, resp, std::move(cmd),
-      LockFinish<warden::v1::CancelRequest>(ctx_, reactor, resp),
-      [fwd](warden::v1::Locks::Stub* stub, grpc::ClientContext* cc, warden::v1::LockResponse* out,
-            std::function<void(grpc::Status)> done) {
-        stub->async()->Cancel(cc, fwd.get(), out, [fwd, done](grpc::Status s) { done(s); });
-      });
-  return reactor;
+  return NativeLockRequest(
+      ctx_, hub_, c, *req, resp, state::CommandType::kLockCancel,
+      [](state::Command*) { return grpc::Status::OK; },
+      [](warden::v1::Locks::Stub* stub, grpc::ClientContext* cc, const warden::v1::CancelRequest* r,
+         warden::v1::LockResponse* out,
+         std::function<void(grpc::Status)> done) { stub->async()->Cancel(cc, r, out, done); });
 }
 
 grpc::ServerUnaryReactor* LocksService::Transfer(grpc::CallbackServerContext* c,
