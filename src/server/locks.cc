@@ -458,12 +458,65 @@ namespace {
 
 // Streams lock events of one path or prefix, as they are applied on this
 // member. Writes are queued; one is in flight at a time.
-class LockWatchReactor final : public grpc::ServerWriteReactor<warden::v1::WatchLocksResponse> {
+// A server stream fed from the lock hub on the node loop: responses are
+// queued (up to `max_queued`, beyond which they are dropped) and written one
+// at a time; on cancel the hub registration `hub_id_` is removed on the
+// loop before the stream finishes. OnDone deletes.
+template <typename Response>
+class HubStreamReactor : public grpc::ServerWriteReactor<Response> {
+ public:
+  HubStreamReactor(ServerContext* ctx, LockHub* hub, size_t max_queued)
+      : ctx_(ctx), hub_(hub), max_queued_(max_queued) {}
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    writing_ = false;
+    if (!ok) broken_ = true;
+    queue_.pop_front();
+    if (!broken_ && !queue_.empty()) {
+      writing_ = true;
+      this->StartWrite(&queue_.front());
+    }
+  }
+
+  void OnCancel() override {
+    ctx_->host()->Post([this](node::Node&) {
+      hub_->Remove(hub_id_);
+      this->Finish(grpc::Status::OK);
+    });
+  }
+
+  void OnDone() override { delete this; }
+
+ protected:
+  void Send(Response resp) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (broken_ || queue_.size() > max_queued_) return;
+    queue_.push_back(std::move(resp));
+    if (!writing_) {
+      writing_ = true;
+      this->StartWrite(&queue_.front());
+    }
+  }
+
+  ServerContext* ctx_;
+  LockHub* hub_;
+  uint64_t hub_id_ = 0;  // node loop only
+
+ private:
+  size_t max_queued_;
+  std::mutex mu_;
+  std::deque<Response> queue_;  // guarded by mu_
+  bool writing_ = false;        // guarded by mu_
+  bool broken_ = false;         // guarded by mu_
+};
+
+class LockWatchReactor final : public HubStreamReactor<warden::v1::WatchLocksResponse> {
  public:
   LockWatchReactor(ServerContext* ctx, LockHub* hub, std::string path, bool prefix)
-      : ctx_(ctx), hub_(hub), path_(std::move(path)), prefix_(prefix) {
+      : HubStreamReactor(ctx, hub, 10000), path_(std::move(path)), prefix_(prefix) {
     ctx_->host()->Post([this](node::Node&) {
-      sink_ = hub_->AddEventSink(
+      hub_id_ = hub_->AddEventSink(
           [this](node::Node& n, const std::vector<state::LockEvent>& events, int64_t revision) {
             warden::v1::WatchLocksResponse resp;
             for (const state::LockEvent& e : events) {
@@ -489,47 +542,9 @@ class LockWatchReactor final : public grpc::ServerWriteReactor<warden::v1::Watch
     });
   }
 
-  void OnWriteDone(bool ok) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    writing_ = false;
-    if (!ok) broken_ = true;
-    queue_.pop_front();
-    if (!broken_ && !queue_.empty()) {
-      writing_ = true;
-      StartWrite(&queue_.front());
-    }
-  }
-
-  void OnCancel() override {
-    // Unregister on the loop, then finish; OnDone deletes.
-    ctx_->host()->Post([this](node::Node&) {
-      hub_->Remove(sink_);
-      Finish(grpc::Status::OK);
-    });
-  }
-
-  void OnDone() override { delete this; }
-
  private:
-  void Send(warden::v1::WatchLocksResponse resp) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (broken_ || queue_.size() > 10000) return;
-    queue_.push_back(std::move(resp));
-    if (!writing_) {
-      writing_ = true;
-      StartWrite(&queue_.front());
-    }
-  }
-
-  ServerContext* ctx_;
-  LockHub* hub_;
   std::string path_;
   bool prefix_;
-  uint64_t sink_ = 0;
-  std::mutex mu_;
-  std::deque<warden::v1::WatchLocksResponse> queue_;  // guarded by mu_
-  bool writing_ = false;                              // guarded by mu_
-  bool broken_ = false;                               // guarded by mu_
 };
 
 }  // namespace
@@ -782,35 +797,15 @@ grpc::ServerUnaryReactor* V3ElectionService::Leader(grpc::CallbackServerContext*
 namespace {
 
 // Sends the election's leader now and whenever it (or its value) changes.
-class ObserveReactor final : public grpc::ServerWriteReactor<v3electionpb::LeaderResponse> {
+class ObserveReactor final : public HubStreamReactor<v3electionpb::LeaderResponse> {
  public:
   ObserveReactor(ServerContext* ctx, LockHub* hub, std::string name)
-      : ctx_(ctx), hub_(hub), name_(std::move(name)) {
+      : HubStreamReactor(ctx, hub, 1000), name_(std::move(name)) {
     ctx_->host()->Post([this](node::Node& n) {
-      observer_ = hub_->AddObserver(name_ + "/", [this](node::Node& n2) { Check(n2); });
+      hub_id_ = hub_->AddObserver(name_ + "/", [this](node::Node& n2) { Check(n2); });
       Check(n);
     });
   }
-
-  void OnWriteDone(bool ok) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    writing_ = false;
-    if (!ok) broken_ = true;
-    queue_.pop_front();
-    if (!broken_ && !queue_.empty()) {
-      writing_ = true;
-      StartWrite(&queue_.front());
-    }
-  }
-
-  void OnCancel() override {
-    ctx_->host()->Post([this](node::Node&) {
-      hub_->Remove(observer_);
-      Finish(grpc::Status::OK);
-    });
-  }
-
-  void OnDone() override { delete this; }
 
  private:
   void Check(node::Node& n) {
@@ -822,25 +817,12 @@ class ObserveReactor final : public grpc::ServerWriteReactor<v3electionpb::Leade
     v3electionpb::LeaderResponse resp;
     ctx_->FillHeader(n, 0, resp.mutable_header());
     ToProto(*kv, resp.mutable_kv());
-    std::lock_guard<std::mutex> lock(mu_);
-    if (broken_ || queue_.size() > 1000) return;
-    queue_.push_back(std::move(resp));
-    if (!writing_) {
-      writing_ = true;
-      StartWrite(&queue_.front());
-    }
+    Send(std::move(resp));
   }
 
-  ServerContext* ctx_;
-  LockHub* hub_;
   std::string name_;
-  uint64_t observer_ = 0;
   std::string last_key_;  // node loop only
   int64_t last_mod_ = 0;  // node loop only
-  std::mutex mu_;
-  std::deque<v3electionpb::LeaderResponse> queue_;  // guarded by mu_
-  bool writing_ = false;                            // guarded by mu_
-  bool broken_ = false;                             // guarded by mu_
 };
 
 }  // namespace
