@@ -3,9 +3,9 @@ serves from its lock table), for tests that mix it with wardenctl.
 
     /usr/bin/python3 v3lock_client.py ENDPOINTS NAME LOG HOLD_SECONDS ITERATIONS
 
-Each iteration grants a lease (TTL 10 s), calls Lock(NAME, lease), appends
-"start 0 PID" and "end 0 PID" lines to LOG around a sleep, then Unlock and
-LeaseRevoke. Debian's etcdctl 3.4 and python3-etcd3 have no v3lock client
+Each iteration grants a lease (TTL 60 s: there is no keep-alive, so it must
+outlast any wait in the queue), calls Lock(NAME, lease), appends "start 0 PID"
+and "end 0 PID" lines to LOG around a sleep, then Unlock and LeaseRevoke. Debian's etcdctl 3.4 and python3-etcd3 have no v3lock client
 (etcdctl lock is clientv3's KV recipe), so the few messages are encoded by
 hand; only python3-grpcio is needed. Exits non-zero on any error.
 """
@@ -105,7 +105,7 @@ def main():
     c = Client(endpoints)
     pid = os.getpid()
     for _ in range(iterations):
-        lease = c.call("/etcdserverpb.Lease/LeaseGrant", field_varint(1, 10)).get(2)
+        lease = c.call("/etcdserverpb.Lease/LeaseGrant", field_varint(1, 60)).get(2)
         resp = c.call("/v3lockpb.Lock/Lock", field_bytes(1, name) + field_varint(2, lease),
                       timeout=120)
         key = resp.get(2, b"")
