@@ -130,65 +130,26 @@ std::unique_ptr<ElectionObserver> Election::Observe(
 
 ElectionObserver::ElectionObserver(Client* client, std::string name,
                                    std::function<void(const mvccpb::KeyValue&)> fn)
-    : client_(client), name_(std::move(name)), fn_(std::move(fn)) {
-  thread_ = std::thread([this] { Run(); });
-}
+    : name_(std::move(name)),
+      fn_(std::move(fn)),
+      follower_(client, [this](const std::shared_ptr<grpc::Channel>& ch, grpc::ClientContext* ctx,
+                               const std::function<bool()>& alive) { Read(ch, ctx, alive); }) {}
 
-ElectionObserver::~ElectionObserver() { Stop(); }
-
-void ElectionObserver::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-    if (current_ != nullptr) current_->TryCancel();
+void ElectionObserver::Read(const std::shared_ptr<grpc::Channel>& ch, grpc::ClientContext* ctx,
+                            const std::function<bool()>& alive) {
+  v3electionpb::LeaderRequest req;
+  req.set_name(name_);
+  auto reader = ElectionStub::NewStub(ch)->Observe(ctx, req);
+  v3electionpb::LeaderResponse resp;
+  while (reader->Read(&resp)) {
+    if (!alive()) break;
+    // A reconnect repeats the current leader: report changes only.
+    if (resp.kv().key() == last_key_ && resp.kv().mod_revision() == last_mod_) continue;
+    last_key_ = resp.kv().key();
+    last_mod_ = resp.kv().mod_revision();
+    fn_(resp.kv());
   }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
-
-void ElectionObserver::Run() {
-  Millis backoff{100};
-  for (int pass = 0; pass < 100000000; ++pass) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (stop_) return;
-    }
-    size_t index = 0;
-    std::shared_ptr<grpc::Channel> ch =
-        client_->Connected(Clock::now() + client_->options().dial_timeout, &index);
-    if (ch) {
-      grpc::ClientContext ctx;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (stop_) return;
-        current_ = &ctx;
-      }
-      v3electionpb::LeaderRequest req;
-      req.set_name(name_);
-      auto reader = ElectionStub::NewStub(ch)->Observe(&ctx, req);
-      v3electionpb::LeaderResponse resp;
-      while (reader->Read(&resp)) {
-        backoff = Millis(100);
-        // A reconnect repeats the current leader: report changes only.
-        if (resp.kv().key() == last_key_ && resp.kv().mod_revision() == last_mod_) continue;
-        last_key_ = resp.kv().key();
-        last_mod_ = resp.kv().mod_revision();
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          if (stop_) break;
-        }
-        fn_(resp.kv());
-      }
-      (void)reader->Finish();
-      std::lock_guard<std::mutex> lock(mu_);
-      current_ = nullptr;
-      if (stop_) return;
-    }
-    client_->FailOver(index);
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, backoff, [&] { return stop_; });
-    backoff = std::min(backoff * 2, Millis(1000));
-  }
+  (void)reader->Finish();
 }
 
 }  // namespace warden::client

@@ -15,6 +15,7 @@
 
 #include "etcd/v3electionpb/v3election.grpc.pb.h"
 #include "src/client/session.h"
+#include "src/client/stream_follower.h"
 
 namespace warden::client {
 
@@ -55,21 +56,16 @@ class ElectionObserver {
  public:
   ElectionObserver(Client* client, std::string name,
                    std::function<void(const mvccpb::KeyValue&)> fn);
-  ~ElectionObserver();
-  void Stop();
+  void Stop() { follower_.Stop(); }
 
  private:
-  void Run();
-  Client* client_;
+  void Read(const std::shared_ptr<grpc::Channel>& ch, grpc::ClientContext* ctx,
+            const std::function<bool()>& alive);
   std::string name_;
   std::function<void(const mvccpb::KeyValue&)> fn_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;                       // guarded by mu_
-  grpc::ClientContext* current_ = nullptr;  // guarded by mu_
-  std::string last_key_;                    // Run() only
-  int64_t last_mod_ = 0;                    // Run() only
-  std::thread thread_;
+  std::string last_key_;     // the follower's thread only
+  int64_t last_mod_ = 0;     // the follower's thread only
+  StreamFollower follower_;  // last: its thread uses the members above
 };
 
 }  // namespace warden::client

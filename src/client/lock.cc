@@ -220,71 +220,53 @@ Status LockHandle::Renew(Millis ttl) {
 // ---------------------------------------------------------------------------
 // LockWatcher
 
-LockWatcher::LockWatcher(Client* client, std::string path, bool prefix, Callback fn)
-    : client_(client), fn_(std::move(fn)) {
-  req_.set_path(std::move(path));
-  req_.set_prefix(prefix);
-  thread_ = std::thread([this] { Run(); });
+namespace {
+
+warden::v1::WatchLocksRequest MakeWatchRequest(std::string path, bool prefix) {
+  warden::v1::WatchLocksRequest r;
+  r.set_path(std::move(path));
+  r.set_prefix(prefix);
+  return r;
 }
+
+}  // namespace
+
+LockWatcher::LockWatcher(Client* client, std::string path, bool prefix, Callback fn)
+    : req_(MakeWatchRequest(std::move(path), prefix)),
+      fn_(std::move(fn)),
+      follower_(client, [this](const std::shared_ptr<grpc::Channel>& ch, grpc::ClientContext* ctx,
+                               const std::function<bool()>& alive) { Read(ch, ctx, alive); }) {}
 
 LockWatcher::~LockWatcher() { Stop(); }
 
 void LockWatcher::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-    if (current_ != nullptr) current_->TryCancel();
-  }
+  follower_.Stop();
+  std::lock_guard<std::mutex> lock(mu_);
+  stopped_ = true;
   cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
 }
 
 bool LockWatcher::WaitReady(Millis timeout) {
   std::unique_lock<std::mutex> lock(mu_);
-  return cv_.wait_for(lock, timeout, [&] { return ready_ || stop_; }) && ready_;
+  return cv_.wait_for(lock, timeout, [&] { return ready_ || stopped_; }) && ready_;
 }
 
-void LockWatcher::Run() {
-  Millis backoff{100};
-  for (int pass = 0; pass < 100000000; ++pass) {
+void LockWatcher::Read(const std::shared_ptr<grpc::Channel>& ch, grpc::ClientContext* ctx,
+                       const std::function<bool()>& alive) {
+  auto reader = warden::v1::Locks::NewStub(ch)->Watch(ctx, req_);
+  warden::v1::WatchLocksResponse resp;
+  while (reader->Read(&resp)) {
+    if (!alive()) break;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (stop_) return;
-    }
-    size_t index = 0;
-    std::shared_ptr<grpc::Channel> ch =
-        client_->Connected(Clock::now() + client_->options().dial_timeout, &index);
-    if (ch) {
-      grpc::ClientContext ctx;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (stop_) return;
-        current_ = &ctx;
+      if (!ready_) {
+        ready_ = true;
+        cv_.notify_all();
       }
-      auto reader = warden::v1::Locks::NewStub(ch)->Watch(&ctx, req_);
-      warden::v1::WatchLocksResponse resp;
-      while (reader->Read(&resp)) {
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          if (stop_) break;
-          if (!ready_) {
-            ready_ = true;
-            cv_.notify_all();
-          }
-        }
-        backoff = Millis(100);
-        for (const warden::v1::LockEvent& e : resp.events()) fn_(e);
-      }
-      (void)reader->Finish();
-      std::lock_guard<std::mutex> lock(mu_);
-      current_ = nullptr;
-      if (stop_) return;
     }
-    client_->FailOver(index);
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, backoff, [&] { return stop_; });
-    backoff = std::min(backoff * 2, Millis(1000));
+    for (const warden::v1::LockEvent& e : resp.events()) fn_(e);
   }
+  (void)reader->Finish();
 }
 
 }  // namespace warden::client

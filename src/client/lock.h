@@ -23,6 +23,7 @@
 
 #include "src/client/client.h"
 #include "src/client/session.h"
+#include "src/client/stream_follower.h"
 
 namespace warden::client {
 
@@ -118,16 +119,15 @@ class LockWatcher {
   bool WaitReady(Millis timeout);
 
  private:
-  void Run();
-  Client* client_;
+  void Read(const std::shared_ptr<grpc::Channel>& ch, grpc::ClientContext* ctx,
+            const std::function<bool()>& alive);
   warden::v1::WatchLocksRequest req_;
   Callback fn_;
   std::mutex mu_;
   std::condition_variable cv_;
-  bool stop_ = false;                       // guarded by mu_
-  bool ready_ = false;                      // guarded by mu_
-  grpc::ClientContext* current_ = nullptr;  // guarded by mu_
-  std::thread thread_;
+  bool stopped_ = false;     // guarded by mu_
+  bool ready_ = false;       // guarded by mu_
+  StreamFollower follower_;  // last: its thread uses the members above
 };
 
 }  // namespace warden::client
