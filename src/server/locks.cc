@@ -117,13 +117,22 @@ void ProposeLock(ServerContext* ctx, LockHub* hub, grpc::CallbackServerContext* 
               // The leader's answer (QUEUED included): resolve it here.
               Response answer = std::move(call->answer);
               delete call;
-              ctx->host()->Post([=](node::Node&) mutable {
+              ctx->host()->Post([=](node::Node& n) mutable {
                 state::LockAnswer a;
                 a.path = path;
                 a.owner = owner;
                 a.request_id = request_id;
                 ExtractAnswer(answer, &a);
-                on_answer(a, answer.header().revision());
+                if (a.outcome != state::LockOutcome::kQueued) {
+                  return on_answer(a, answer.header().revision());
+                }
+                // Wait here only once this member has applied what the
+                // leader had (the session's grant, the queued entry): a
+                // member behind it would take the session for ended.
+                n.ReadBarrier([=](const Status& s) {
+                  if (!s.ok()) return reactor->Finish(ToGrpc(s));
+                  on_answer(a, answer.header().revision());
+                });
               });
             });
   });
