@@ -38,7 +38,7 @@ SYSTEMS = ["etcd", "warden"]
 
 # name, warden-bench arguments (endpoints, duration, warm-up and JSON are added).
 WORKLOADS = [
-    ("put", ["--workload", "put", "--clients", "32", "--conns", "4", "--keys", "10000"]),
+    ("put", ["--workload", "put", "--clients", "100", "--conns", "4", "--keys", "10000"]),
     ("range-linearizable", ["--workload", "range", "--clients", "32", "--conns", "4", "--keys", "1000"]),
     ("range-serializable", ["--workload", "range-serializable", "--clients", "32", "--conns", "4",
                             "--keys", "1000"]),
@@ -46,12 +46,12 @@ WORKLOADS = [
     ("lease-keepalive", ["--workload", "lease-keepalive", "--clients", "32", "--conns", "4"]),
     ("watch-latency", ["--workload", "watch", "--watchers", "100", "--watch-streams", "10",
                        "--clients", "1", "--rate", "200", "--conns", "4"]),
-    ("lock-v3-uncontended", ["--workload", "lock-v3", "--clients", "16", "--conns", "4", "--locks", "0"]),
-    ("lock-v3-contended", ["--workload", "lock-v3", "--clients", "16", "--conns", "4", "--locks", "2"]),
-    ("lock-recipe-uncontended", ["--workload", "lock-recipe", "--clients", "16", "--conns", "4",
+    ("lock-v3-uncontended", ["--workload", "lock-v3", "--clients", "100", "--conns", "4", "--locks", "0"]),
+    ("lock-v3-contended", ["--workload", "lock-v3", "--clients", "10", "--conns", "4", "--locks", "1"]),
+    ("lock-recipe-uncontended", ["--workload", "lock-recipe", "--clients", "100", "--conns", "4",
                                  "--locks", "0"]),
-    ("lock-recipe-contended", ["--workload", "lock-recipe", "--clients", "16", "--conns", "4",
-                               "--locks", "2"]),
+    ("lock-recipe-contended", ["--workload", "lock-recipe", "--clients", "10", "--conns", "4",
+                               "--locks", "1"]),
 ]
 FAILOVER = "leader-failover"
 

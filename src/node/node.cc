@@ -85,22 +85,81 @@ void Node::LockTick() {
 }
 
 void Node::Step(const raft::Message& m) {
-  // A malformed message from a peer is dropped; Raft tolerates loss.
-  (void)raw_->Step(m);
+  if (m.type == raft::MessageType::kPropose) {
+    ProposeForwarded(m);
+  } else {
+    // A malformed message from a peer is dropped; Raft tolerates loss.
+    (void)raw_->Step(m);
+  }
   Process();
 }
 
 void Node::Propose(state::Command command, ProposeDone done) {
   if (!disk_failure_.ok()) return done(ErrorResult(disk_failure_));
-  if (!IsLeader()) return done(ErrorResult(NotLeader()));
+  const bool forward = !IsLeader();
+  if (forward && (!config_.forward_proposals || raw_->leader() == kNoNode ||
+                  raw_->leader() == config_.raft.id)) {
+    return done(ErrorResult(NotLeader()));
+  }
   const uint64_t id = next_proposal_seq_++;
   command.proposal_id = id;
-  command.leader_time_ms = clock_->NowMs();
-  Status s = raw_->Propose(state::EncodeCommand(command));
-  if (!s.ok()) return done(ErrorResult(s));
+  command.leader_time_ms = clock_->NowMs();  // the leader stamps its own on a forward
+  if (forward) {
+    forwards_.push_back(
+        raft::Entry{Term(0), Index(0), raft::EntryType::kNormal, state::EncodeCommand(command)});
+  } else if (Status s = raw_->Propose(state::EncodeCommand(command)); !s.ok()) {
+    return done(ErrorResult(s));
+  }
   proposals_.emplace(
       id, PendingProposal{std::move(done), clock_->NowMs() + config_.request_timeout_ms});
   Process();
+}
+
+void Node::FlushForwards() {
+  if (forwards_.empty()) return;
+  const NodeId leader = raw_->leader();
+  if (IsLeader() || leader == kNoNode) {
+    // The leader went away within the batch: these wait for their timeout
+    // (they were never sent, so they cannot be applied).
+    forwards_.clear();
+    return;
+  }
+  raft::Message m;
+  m.type = raft::MessageType::kPropose;
+  m.from = config_.raft.id;
+  m.to = leader;
+  m.term = raw_->term();  // the leader takes only its own term's
+  m.entries = std::move(forwards_);
+  forwards_.clear();
+  std::vector<raft::Message> out;
+  out.push_back(std::move(m));
+  transport_->Send(std::move(out));
+}
+
+void Node::ProposeForwarded(const raft::Message& m) {
+  // Only the leader of the term the follower saw appends; anyone else drops
+  // them (the proposer times out, the outcome unknown to its client).
+  if (!IsLeader() || !disk_failure_.ok() || m.to != config_.raft.id || m.term != raw_->term()) {
+    return;
+  }
+  if (forwarded_term_ != raw_->term()) {
+    forwarded_term_ = raw_->term();
+    forwarded_high_.clear();
+  }
+  const int64_t now = clock_->NowMs();
+  for (const raft::Entry& e : m.entries) {
+    // A proposal must be appended at most once, even if the network
+    // duplicates or reorders the message: a member's proposal ids increase
+    // within one run (upper 32 bits fixed per run), so within this term take
+    // only ids above the highest taken from that run.
+    std::optional<uint64_t> id = state::PeekProposalId(e.data);
+    if (e.type != raft::EntryType::kNormal || !id) continue;
+    uint64_t& high = forwarded_high_[{m.from, *id >> 32}];
+    if (*id <= high) continue;
+    std::string data = e.data;
+    if (!state::RestampLeaderTime(&data, now)) continue;
+    if (raw_->Propose(std::move(data)).ok()) high = *id;
+  }
 }
 
 void Node::ProposeInternal(state::Command command) {
@@ -157,6 +216,7 @@ Result<int64_t> Node::LeaseRemainingMs(int64_t lease_id) const {
 void Node::Process() {
   if (in_process_ || batch_depth_ > 0) return;
   in_process_ = true;
+  FlushForwards();
   FlushLeaseResets();
   while (!persisting_ && disk_failure_.ok() && raw_->HasReady()) {
     ready_ = raw_->GetReady();
@@ -166,10 +226,27 @@ void Node::Process() {
       OnRoleChange(old, role_);
     }
     persisting_ = true;
+    if (role_ == raft::Role::kLeader) SendBeforePersist();
     log_->Persist(ready_.snapshot, ready_.entries, ready_.hard_state, ready_.must_sync,
                   [this](const Status& s) { OnPersisted(s); });
   }
   in_process_ = false;
+}
+
+void Node::SendBeforePersist() {
+  // Thesis 10.2.1: the leader replicates in parallel with its own write; its
+  // copy counts towards commitment only once durable (raft::Raft::OnStable).
+  // Everything else a Ready says (votes, and any answer that promises what
+  // this Ready persists) waits for the write.
+  std::vector<raft::Message> early;
+  std::vector<raft::Message> later;
+  for (raft::Message& m : ready_.messages) {
+    const bool replication =
+        m.type == raft::MessageType::kAppend || m.type == raft::MessageType::kHeartbeat;
+    (replication ? early : later).push_back(std::move(m));
+  }
+  ready_.messages = std::move(later);
+  if (!early.empty()) transport_->Send(std::move(early));
 }
 
 void Node::OnPersisted(const Status& s) {

@@ -1,7 +1,8 @@
 // Node: the driver of one Warden member. It feeds ticks, peer messages and
 // client requests to the Raft core and carries out each Ready in the order
 // raw_node.h requires: persist (asynchronously, through DurableLog) -> send
-// -> load snapshot -> apply -> serve reads -> Advance. It tracks client
+// -> load snapshot -> apply -> serve reads -> Advance. A leader sends its
+// appends and heartbeats before persisting (thesis 10.2.1). It tracks client
 // proposals to their results, turns ReadIndex into read barriers, times out
 // what waits too long, takes snapshots every `snapshot_count` entries, and,
 // while leader, keeps the lease deadlines (the only place that reads a clock
@@ -39,6 +40,9 @@ struct NodeConfig {
   state::KvLimits kv_limits;
   // Planted lock table bugs (the simulator's --inject-bug); off in the server.
   state::LockBugs lock_bugs;
+  // A follower forwards proposals to its leader (raft::MessageType::kPropose)
+  // instead of refusing them with kNotLeader.
+  bool forward_proposals = true;
 };
 
 class Node {
@@ -70,7 +74,11 @@ class Node {
 
   // Proposes a command (the node fills in proposal id and leader time).
   // `done` runs once, with the apply result or an error: kNotLeader,
-  // kTimeout, kNoSpace/kIoError after a disk failure.
+  // kTimeout, kNoSpace/kIoError after a disk failure. On a follower (with
+  // forward_proposals) the command goes to the leader, batched with the
+  // others of this batch, the leader stamps its clock on it, and `done` runs
+  // when this member applies it; if the leader drops it (it lost its role),
+  // `done` gets kTimeout, as in etcd. Without a known leader: kNotLeader.
   void Propose(state::Command command, ProposeDone done);
   // Completes once this member has applied everything committed before the
   // call (a linearizable read point), or fails.
@@ -144,6 +152,7 @@ class Node {
   // Drives Readies until none is ready or one waits for persistence.
   void Process();
   void OnPersisted(const Status& s);
+  void SendBeforePersist();
   void FinishReady();
   void ApplyEntry(const raft::Entry& e);
   void ServeReads();
@@ -159,6 +168,10 @@ class Node {
   static constexpr int64_t kLockTickRetryMs = 500;
   void FlushLeaseResets();
   void ProposeInternal(state::Command command);
+  // Sends the proposals forwarded during this batch to the leader.
+  void FlushForwards();
+  // The leader's side of kPropose.
+  void ProposeForwarded(const raft::Message& m);
 
   NodeConfig config_;
   bool removed_ = false;
@@ -182,6 +195,11 @@ class Node {
 
   uint64_t next_proposal_seq_ = 1;
   std::map<uint64_t, PendingProposal> proposals_;
+  std::vector<raft::Entry> forwards_;  // to the leader at the end of the batch
+  // The leader's record of forwarded proposals taken in forwarded_term_:
+  // (member, run) -> highest proposal id.
+  Term forwarded_term_;
+  std::map<std::pair<NodeId, uint64_t>, uint64_t> forwarded_high_;
   uint64_t next_read_seq_ = 1;
   std::map<std::string, PendingRead> reads_;
 

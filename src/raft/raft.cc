@@ -60,7 +60,7 @@ void Raft::Reset(Term term) {
     const bool learner = pr.is_learner();
     pr = Progress(log_.LastIndex() + 1, cfg_.max_inflight_msgs);
     pr.set_learner(learner);
-    if (id == id_) pr.MaybeUpdate(log_.LastIndex());
+    if (id == id_) pr.MaybeUpdate(log_.StableLastIndex());
   }
   pending_conf_index_ = Index(0);
   reads_before_commit_.clear();

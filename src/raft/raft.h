@@ -47,6 +47,10 @@ class Raft {
   void ApplyConfChange(const ConfChange& cc);
   // After applying: the leader leaves a joint configuration automatically.
   void MaybeAutoLeaveJoint();
+  // The driver made the log durable up to `last`: the leader's own copy
+  // counts towards the quorum only from here (so that its messages may go
+  // out before its own write finishes, thesis 10.2.1).
+  void OnStable(Index last);
 
   RaftLog& log() { return log_; }
   const RaftLog& log() const { return log_; }

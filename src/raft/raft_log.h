@@ -66,6 +66,10 @@ class RaftLog {
   std::vector<Entry> NextCommittedEntries() const;
   // The entries up to (i, t) are now durable.
   void StableTo(Index i, Term t);
+  // The last index the driver has made durable.
+  Index StableLastIndex() const {
+    return unstable_snapshot_ ? storage_->LastIndex() : unstable_offset_ - 1;
+  }
   void StableSnapshotTo(Index i);
 
   // Replaces the log with a snapshot (InstallSnapshot). REQUIRES: the

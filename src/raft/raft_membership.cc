@@ -32,7 +32,7 @@ void Raft::SetConfiguration(const ConfState& cs) {
   }
   for (NodeId id : members) {
     auto [it, inserted] = progress_.try_emplace(id, log_.LastIndex() + 1, cfg_.max_inflight_msgs);
-    if (inserted && id == id_) it->second.MaybeUpdate(log_.LastIndex());
+    if (inserted && id == id_) it->second.MaybeUpdate(log_.StableLastIndex());
     it->second.set_learner(learners_.count(id) > 0);
   }
   if (lead_transferee_ != kNoNode && !IsVoter(lead_transferee_)) AbortLeaderTransfer();

@@ -66,11 +66,16 @@ void Raft::AppendEntries(std::vector<Entry> entries) {
     e.index = next;
     ++next;
   }
-  const Index last = log_.Append(entries);
-  // The leader's own log counts towards the quorum.
+  log_.Append(entries);
+  // The leader's own copy counts towards the quorum once it is durable
+  // (OnStable), not here.
+}
+
+void Raft::OnStable(Index last) {
+  if (role_ != Role::kLeader) return;
   auto self = progress_.find(id_);
-  if (self != progress_.end()) self->second.MaybeUpdate(last);
-  MaybeCommit();
+  if (self == progress_.end() || !self->second.MaybeUpdate(last)) return;
+  if (MaybeCommit()) BroadcastAppend();
 }
 
 Status Raft::Propose(std::vector<Entry> entries) {

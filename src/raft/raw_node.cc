@@ -122,7 +122,10 @@ void RawNode::Advance() {
     log.StableSnapshotTo(o.snapshot_index);
     log.AppliedTo(o.snapshot_index);
   }
-  if (o.last_entry_index > Index(0)) log.StableTo(o.last_entry_index, o.last_entry_term);
+  if (o.last_entry_index > Index(0)) {
+    log.StableTo(o.last_entry_index, o.last_entry_term);
+    raft_->OnStable(log.StableLastIndex());
+  }
   if (o.last_committed_index > Index(0)) {
     // A snapshot restored since GetReady carries a newer membership that
     // already includes these changes; applying them again would regress it.

@@ -86,7 +86,9 @@ struct Ready {
   std::vector<Entry> entries;            // to persist
   std::optional<Snapshot> snapshot;      // to persist and load
   std::vector<Entry> committed_entries;  // to apply
-  std::vector<Message> messages;         // to send after persisting
+  // To send after persisting; a leader's kAppend and kHeartbeat may go
+  // before (its own copy counts only after Advance, Raft::OnStable).
+  std::vector<Message> messages;
   // True when the persisted part must be synced before messages go out.
   bool must_sync = false;
 

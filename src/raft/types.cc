@@ -70,6 +70,7 @@ const char* MessageTypeName(MessageType t) {
     case MessageType::kReadIndex: return "ReadIndex";
     case MessageType::kReadIndexResponse: return "ReadIndexResponse";
     case MessageType::kTransferLeader: return "TransferLeader";
+    case MessageType::kPropose: return "Propose";
   }
   return "Unknown";
 }

@@ -105,6 +105,9 @@ enum class MessageType : uint8_t {
   kReadIndex,   // a follower asks the leader for a read index
   kReadIndexResponse,
   kTransferLeader,  // a follower asks the leader to transfer to `from`'s pick
+  // A follower forwards client proposals to its leader (entries carry only
+  // data). Handled by node::Node, not by the core, which refuses it.
+  kPropose,
 };
 
 const char* MessageTypeName(MessageType t);

@@ -101,18 +101,10 @@ grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* c,
   }
   state::TxnRequest txn;
   txn.success.push_back(state::RequestOp{*p});
-  ServerContext* ctx = ctx_;
-  OnLeader<etcdserverpb::KV>(
-      ctx_, c, reactor, resp,
-      [ctx, reactor, resp, cmd = TxnCommand(std::move(txn))](node::Node& n) {
-        ProposeAndReply(ctx, n, reactor, resp, cmd, [resp](const state::ApplyResult& r) {
-          const auto& put = std::get<state::PutResult>(r.txn.responses.at(0).op);
-          if (put.prev_kv) ToProto(*put.prev_kv, resp->mutable_prev_kv());
-        });
-      },
-      [req, resp](etcdserverpb::KV::Stub* stub, grpc::ClientContext* cc, auto done) {
-        stub->async()->Put(cc, req, resp, std::move(done));
-      });
+  ProposeHere(ctx_, reactor, resp, TxnCommand(std::move(txn)), [resp](const state::ApplyResult& r) {
+    const auto& put = std::get<state::PutResult>(r.txn.responses.at(0).op);
+    if (put.prev_kv) ToProto(*put.prev_kv, resp->mutable_prev_kv());
+  });
   return reactor;
 }
 
@@ -127,19 +119,11 @@ grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* c,
   }
   state::TxnRequest txn;
   txn.success.push_back(state::RequestOp{*d});
-  ServerContext* ctx = ctx_;
-  OnLeader<etcdserverpb::KV>(
-      ctx_, c, reactor, resp,
-      [ctx, reactor, resp, cmd = TxnCommand(std::move(txn))](node::Node& n) {
-        ProposeAndReply(ctx, n, reactor, resp, cmd, [resp](const state::ApplyResult& r) {
-          const auto& del = std::get<state::DeleteRangeResult>(r.txn.responses.at(0).op);
-          resp->set_deleted(del.deleted);
-          for (const state::KeyValue& kv : del.prev_kvs) ToProto(kv, resp->add_prev_kvs());
-        });
-      },
-      [req, resp](etcdserverpb::KV::Stub* stub, grpc::ClientContext* cc, auto done) {
-        stub->async()->DeleteRange(cc, req, resp, std::move(done));
-      });
+  ProposeHere(ctx_, reactor, resp, TxnCommand(std::move(txn)), [resp](const state::ApplyResult& r) {
+    const auto& del = std::get<state::DeleteRangeResult>(r.txn.responses.at(0).op);
+    resp->set_deleted(del.deleted);
+    for (const state::KeyValue& kv : del.prev_kvs) ToProto(kv, resp->add_prev_kvs());
+  });
   return reactor;
 }
 
@@ -159,18 +143,11 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* c,
     reactor->Finish({grpc::StatusCode::INVALID_ARGUMENT, "etcdserver: request is too large"});
     return reactor;
   }
-  ServerContext* ctx = ctx_;
-  OnLeader<etcdserverpb::KV>(
-      ctx_, c, reactor, resp,
-      [ctx, reactor, resp, cmd = TxnCommand(std::move(t).value())](node::Node& n) {
-        ProposeAndReply(ctx, n, reactor, resp, cmd, [resp](const state::ApplyResult& r) {
-          ToProto(r.txn, resp);
-          SetSubHeaders(resp->header(), resp);
-        });
-      },
-      [req, resp](etcdserverpb::KV::Stub* stub, grpc::ClientContext* cc, auto done) {
-        stub->async()->Txn(cc, req, resp, std::move(done));
-      });
+  ProposeHere(ctx_, reactor, resp, TxnCommand(std::move(t).value()),
+              [resp](const state::ApplyResult& r) {
+                ToProto(r.txn, resp);
+                SetSubHeaders(resp->header(), resp);
+              });
   return reactor;
 }
 
@@ -181,15 +158,7 @@ grpc::ServerUnaryReactor* KvService::Compact(grpc::CallbackServerContext* c,
   state::Command cmd;
   cmd.type = state::CommandType::kCompact;
   cmd.revision = req->revision();
-  ServerContext* ctx = ctx_;
-  OnLeader<etcdserverpb::KV>(
-      ctx_, c, reactor, resp,
-      [ctx, reactor, resp, cmd](node::Node& n) {
-        ProposeAndReply(ctx, n, reactor, resp, cmd, [](const state::ApplyResult&) {});
-      },
-      [req, resp](etcdserverpb::KV::Stub* stub, grpc::ClientContext* cc, auto done) {
-        stub->async()->Compact(cc, req, resp, std::move(done));
-      });
+  ProposeHere(ctx_, reactor, resp, cmd, [](const state::ApplyResult&) {});
   return reactor;
 }
 

@@ -68,4 +68,17 @@ void ProposeAndReply(ServerContext* ctx, node::Node& n, grpc::ServerUnaryReactor
   });
 }
 
+// Proposes `command` on this member, leader or not (a follower's node
+// forwards it to the leader through Raft, batched with the other proposals of
+// its loop iteration, and answers when this member applies it), then answers
+// as ProposeAndReply. For writes that need no state only the leader keeps.
+template <typename Response, typename Fill>
+void ProposeHere(ServerContext* ctx, grpc::ServerUnaryReactor* reactor, Response* resp,
+                 state::Command command, Fill fill) {
+  ctx->host()->Post(
+      [ctx, reactor, resp, command = std::move(command), fill](node::Node& n) mutable {
+        ProposeAndReply(ctx, n, reactor, resp, std::move(command), fill);
+      });
+}
+
 }  // namespace warden::server

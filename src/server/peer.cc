@@ -46,7 +46,7 @@ void ToProto(const raft::Message& m, raftpb::Message* out) {
 }
 
 Result<raft::Message> FromProto(const raftpb::Message& p) {
-  if (p.type() > static_cast<uint32_t>(raft::MessageType::kTransferLeader)) {
+  if (p.type() > static_cast<uint32_t>(raft::MessageType::kPropose)) {
     return Status::InvalidArgument("unknown raft message type " + std::to_string(p.type()));
   }
   raft::Message m;

@@ -282,6 +282,28 @@ std::string EncodeCommand(const Command& c) {
   return out;
 }
 
+namespace {
+constexpr size_t kProposalIdOffset = 1 + 1;            // version, type
+constexpr size_t kTimeOffset = kProposalIdOffset + 8;  // proposal_id
+constexpr size_t kHeaderSize = kTimeOffset + 8;        // leader_time_ms
+bool HasHeader(std::string_view encoded) {
+  return encoded.size() >= kHeaderSize && static_cast<uint8_t>(encoded[0]) == kVersion;
+}
+}  // namespace
+
+std::optional<uint64_t> PeekProposalId(std::string_view encoded) {
+  if (!HasHeader(encoded)) return std::nullopt;
+  return DecodeFixed64(encoded.data() + kProposalIdOffset);
+}
+
+bool RestampLeaderTime(std::string* encoded, int64_t leader_time_ms) {
+  if (!HasHeader(*encoded)) return false;
+  std::string stamp;
+  PutI64(&stamp, leader_time_ms);
+  encoded->replace(kTimeOffset, 8, stamp);
+  return true;
+}
+
 Result<Command> DecodeCommand(std::string_view data) {
   CommandDecoder d(data);
   Command c;

@@ -33,6 +33,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -106,6 +107,13 @@ bool IsLockCommand(CommandType t);
 std::string EncodeCommand(const Command& c);
 // Refuses malformed input (and nesting deeper than 64 transactions).
 Result<Command> DecodeCommand(std::string_view data);
+// Writes `leader_time_ms` into an encoded command (the leader stamps its own
+// clock on commands a follower forwarded). False, and `encoded` unchanged, if
+// it does not start with a command header.
+bool RestampLeaderTime(std::string* encoded, int64_t leader_time_ms);
+// The proposal id of an encoded command, without decoding the body; nullopt if
+// `encoded` does not start with a command header.
+std::optional<uint64_t> PeekProposalId(std::string_view encoded);
 
 // One `compare` as above. Exposed so that other replicated formats that carry
 // etcd compares (the lock table's conditional acquires) share this encoding

@@ -58,7 +58,8 @@ class QueueTransport : public Transport {
 
 class Cluster {
  public:
-  explicit Cluster(int n, uint64_t snapshot_count = 10000) : transport_(&queue_) {
+  explicit Cluster(int n, uint64_t snapshot_count = 10000, bool forward_proposals = true)
+      : transport_(&queue_) {
     std::vector<NodeId> voters;
     for (int i = 1; i <= n; ++i) voters.push_back(NodeId(i));
     for (int i = 1; i <= n; ++i) {
@@ -69,6 +70,7 @@ class Cluster {
       c.raft.seed = 7;
       c.snapshot_count = snapshot_count;
       c.lease_checkpoint_interval_ms = 1000;
+      c.forward_proposals = forward_proposals;
       auto node = std::make_unique<Node>(c, log.get(), &transport_, &clock);
       logs_.push_back(std::move(log));
       nodes_.push_back(std::move(node));
@@ -81,6 +83,9 @@ class Cluster {
       raft::Message m = std::move(queue_.front());
       queue_.pop_front();
       if (down_.count(m.to.value()) || down_.count(m.from.value())) continue;
+      if (duplicate_forwards && m.type == raft::MessageType::kPropose) {
+        nodes_[m.to.value() - 1]->Step(m);  // delivered twice
+      }
       nodes_[m.to.value() - 1]->Step(m);
     }
   }
@@ -106,6 +111,7 @@ class Cluster {
   void Isolate(int id) { down_.insert(id); }
 
   FakeClock clock;
+  bool duplicate_forwards = false;
 
  private:
   std::deque<raft::Message> queue_;
@@ -157,8 +163,47 @@ TEST(NodeTest, ProposalReturnsItsApplyResultAndReplicates) {
   }
 }
 
-TEST(NodeTest, FollowerRefusesProposalsWithNotLeader) {
+TEST(NodeTest, FollowerForwardsProposalsAndAnswersOnceItApplied) {
   Cluster c(3);
+  Node* leader = c.Leader();
+  ASSERT_NE(leader, nullptr);
+  Node* follower = leader == c.node(1) ? c.node(2) : c.node(1);
+  std::optional<state::ApplyResult> got;
+  follower->Propose(Put("k", "v"), [&](const state::ApplyResult& r) {
+    got = r;
+    // Answered from this member's own apply: it already holds the write.
+    EXPECT_TRUE(follower->state().kv().Get("k").has_value());
+  });
+  EXPECT_FALSE(got.has_value());  // not refused: on its way to the leader
+  for (int i = 0; i < 20 && !got; ++i) c.Tick();
+  ASSERT_TRUE(got.has_value());
+  ASSERT_TRUE(got->status.ok()) << got->status.ToString();
+  EXPECT_EQ(got->revision, 2);
+  EXPECT_TRUE(leader->state().kv().Get("k").has_value());
+}
+
+// Regression (warden-sim seeds 28 and 39, network duplication): a forwarded
+// proposal delivered twice was appended twice, so a put landed again after
+// later writes and a read saw a value already overwritten.
+TEST(NodeTest, DuplicatedForwardIsAppendedOnce) {
+  Cluster c(3);
+  c.duplicate_forwards = true;
+  Node* leader = c.Leader();
+  ASSERT_NE(leader, nullptr);
+  Node* follower = leader == c.node(1) ? c.node(2) : c.node(1);
+  state::ApplyResult r = MustPropose(c, follower, Put("k", "v"));
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(r.revision, 2);
+  r = MustPropose(c, follower, Put("k", "w"));
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  for (int t = 0; t < 5; ++t) c.Tick();
+  // Two writes, two revisions: neither was applied a second time.
+  EXPECT_EQ(leader->state().kv().current_revision(), 3);
+  EXPECT_EQ(leader->state().kv().Get("k")->value, "w");
+}
+
+TEST(NodeTest, FollowerRefusesProposalsWithNotLeaderWhenNotForwarding) {
+  Cluster c(3, 10000, /*forward_proposals=*/false);
   Node* leader = c.Leader();
   ASSERT_NE(leader, nullptr);
   Node* follower = leader == c.node(1) ? c.node(2) : c.node(1);

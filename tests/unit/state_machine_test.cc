@@ -65,6 +65,29 @@ TEST_F(StateMachineTest, CommandsRoundTrip) {
   }
 }
 
+TEST_F(StateMachineTest, LeaderRestampsAForwardedCommandWithoutTouchingTheRest) {
+  Command c;
+  c.type = CommandType::kLeaseGrant;
+  c.proposal_id = 0x0102030405060708ULL;
+  c.leader_time_ms = 111;
+  c.lease_id = 9;
+  c.ttl_seconds = 30;
+  std::string enc = EncodeCommand(c);
+  EXPECT_EQ(PeekProposalId(enc), 0x0102030405060708ULL);
+  ASSERT_TRUE(RestampLeaderTime(&enc, 987654321));
+  Result<Command> dec = DecodeCommand(enc);
+  ASSERT_TRUE(dec.ok()) << dec.status().ToString();
+  EXPECT_EQ(dec->leader_time_ms, 987654321);
+  EXPECT_EQ(dec->proposal_id, c.proposal_id);
+  EXPECT_EQ(dec->lease_id, 9);
+  EXPECT_EQ(dec->ttl_seconds, 30);
+  // Not a command: left alone.
+  std::string junk = "garbage";
+  EXPECT_FALSE(RestampLeaderTime(&junk, 5));
+  EXPECT_EQ(junk, "garbage");
+  EXPECT_FALSE(PeekProposalId(junk).has_value());
+}
+
 TEST_F(StateMachineTest, MalformedCommandIsAnErrorResultOnEveryReplica) {
   ApplyResult r = Apply("garbage");
   EXPECT_EQ(r.status.code(), ErrorCode::kCorruption);
