@@ -57,84 +57,29 @@ state::Command LockCmd(state::CommandType type, const std::string& path,
   return c;
 }
 
-// The leader's answer to a forwarded request, as a LockAnswer.
-void ExtractAnswer(const warden::v1::LockResponse& r, state::LockAnswer* a);
-void ExtractAnswer(const v3lockpb::LockResponse& r, state::LockAnswer* a);
-void ExtractAnswer(const v3electionpb::CampaignResponse& r, state::LockAnswer* a);
-
-// Proposes a lock command on the leader (forwarding from a follower) and
-// answers with the final LockAnswer: a QUEUED answer is waited for in the
-// hub of the member the client called. `finish(answer, revision, node)`
-// runs on the node loop; `error(status)` with the gRPC error of a failed
-// proposal.
-template <typename Stub, typename Request, typename Response, typename Finish, typename Forward>
-void ProposeLock(ServerContext* ctx, LockHub* hub, grpc::CallbackServerContext* c,
-                 grpc::ServerUnaryReactor* reactor, Response* resp, state::Command cmd,
-                 Finish finish, Forward forward) {
-  const bool forwarded = c->client_metadata().count(kForwardedKey) > 0;
-  ctx->host()->Post([=](node::Node& n) mutable {
+// Proposes a lock command on this member (a follower's node forwards it to
+// the leader, node::Node::Propose) and answers with the final LockAnswer: a
+// QUEUED answer is waited for in this member's hub, which by then has applied
+// the entry that queued it (and the session's grant before it).
+// `finish(answer, revision, node)` runs on the node loop; a failed proposal
+// is answered with its gRPC error.
+template <typename Finish>
+void ProposeLock(ServerContext* ctx, LockHub* hub, grpc::ServerUnaryReactor* reactor,
+                 state::Command cmd, Finish finish) {
+  ctx->host()->Post([ctx, hub, reactor, cmd = std::move(cmd), finish](node::Node& n) mutable {
     const state::LockOwner owner{cmd.lock.session, cmd.lock.owner_id};
     const std::string path = cmd.lock.path;
     const uint64_t request_id = cmd.lock.request_id;
-    auto on_answer = [=, &n](const state::LockAnswer& a, int64_t revision) {
-      if (a.outcome == state::LockOutcome::kQueued && !forwarded) {
-        return hub->Wait(
-            n, owner, path, request_id,
-            [finish, &n](const state::LockAnswer& a2, int64_t rev2) { finish(a2, rev2, n); });
-      }
-      finish(a, revision, n);
-    };
-    if (n.IsLeader()) {
-      const auto start = std::chrono::steady_clock::now();
-      return n.Propose(cmd, [ctx, reactor, start, on_answer](const state::ApplyResult& r) {
-        ctx->ObserveProposal(start);
-        if (!r.status.ok()) return reactor->Finish(ToGrpc(r.status));
-        on_answer(r.lock, r.revision);
-      });
-    }
-    std::optional<std::string> address;
-    if (n.leader() != kNoNode && !forwarded) address = ctx->ClientAddressOf(n.leader());
-    if (!address) return reactor->Finish({grpc::StatusCode::UNAVAILABLE, "etcdserver: no leader"});
-    auto stub = Stub::NewStub(ctx->ChannelTo(*address));
-    struct Call {
-      grpc::ClientContext context;
-      Response answer;
-    };
-    auto* call = new Call;
-    call->context.AddMetadata(kForwardedKey, "1");
-    call->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    forward(stub.get(), &call->context, &call->answer,
-            [ctx, reactor, resp, call, on_answer, owner, path, request_id](grpc::Status s) {
-              if (!s.ok()) {
-                if (s.error_message().rfind("etcdserver:", 0) != 0 &&
-                    s.error_message().rfind("warden:", 0) != 0) {
-                  s = grpc::Status(grpc::StatusCode::UNAVAILABLE, "etcdserver: leader changed");
-                }
-                reactor->Finish(s);
-                delete call;
-                return;
-              }
-              // The leader's answer (QUEUED included): resolve it here.
-              Response answer = std::move(call->answer);
-              delete call;
-              ctx->host()->Post([=](node::Node& n) mutable {
-                state::LockAnswer a;
-                a.path = path;
-                a.owner = owner;
-                a.request_id = request_id;
-                ExtractAnswer(answer, &a);
-                if (a.outcome != state::LockOutcome::kQueued) {
-                  return on_answer(a, answer.header().revision());
-                }
-                // Wait here only once this member has applied what the
-                // leader had (the session's grant, the queued entry): a
-                // member behind it would take the session for ended.
-                n.ReadBarrier([=](const Status& s) {
-                  if (!s.ok()) return reactor->Finish(ToGrpc(s));
-                  on_answer(a, answer.header().revision());
-                });
-              });
-            });
+    const auto start = std::chrono::steady_clock::now();
+    n.Propose(std::move(cmd), [ctx, hub, reactor, finish, owner, path, request_id, start,
+                               &n](const state::ApplyResult& r) {
+      ctx->ObserveProposal(start);
+      if (!r.status.ok()) return reactor->Finish(ToGrpc(r.status));
+      if (r.lock.outcome != state::LockOutcome::kQueued) return finish(r.lock, r.revision, n);
+      hub->Wait(
+          n, owner, path, request_id,
+          [finish, &n](const state::LockAnswer& a, int64_t revision) { finish(a, revision, n); });
+    });
   });
 }
 
@@ -243,14 +188,6 @@ void LockHub::Remove(uint64_t id) {
 
 namespace {
 
-void ExtractAnswer(const warden::v1::LockResponse& r, state::LockAnswer* a) {
-  a->outcome = static_cast<state::LockOutcome>(r.outcome());
-  a->token = r.token();
-  a->hold_count = r.hold_count();
-  a->detail = r.detail();
-}
-
-template <typename Request>
 auto LockFinish(ServerContext* ctx, grpc::ServerUnaryReactor* reactor,
                 warden::v1::LockResponse* resp) {
   return [ctx, reactor, resp](const state::LockAnswer& a, int64_t revision, node::Node& n) {
@@ -268,15 +205,13 @@ auto LockFinish(ServerContext* ctx, grpc::ServerUnaryReactor* reactor,
 namespace {
 
 // The shape every warden.v1 lock request shares: validate the owner, give
-// the request an id (so a forwarded copy and any retry are deduplicated),
-// fill the command, propose (forwarding the request with its id), answer.
-// `call(stub, context, request, response, done)` invokes the RPC on the
-// leader.
-template <typename Request, typename Fill, typename Call>
+// the request an id (so that a retry is deduplicated), fill the command,
+// propose, answer.
+template <typename Request, typename Fill>
 grpc::ServerUnaryReactor* NativeLockRequest(ServerContext* ctx, LockHub* hub,
                                             grpc::CallbackServerContext* c, const Request& req,
                                             warden::v1::LockResponse* resp, state::CommandType type,
-                                            Fill fill, Call call) {
+                                            Fill fill) {
   auto* reactor = c->DefaultReactor();
   if (grpc::Status s = CheckOwner(req.path(), req.owner()); !s.ok()) {
     reactor->Finish(s);
@@ -288,14 +223,7 @@ grpc::ServerUnaryReactor* NativeLockRequest(ServerContext* ctx, LockHub* hub,
     reactor->Finish(s);
     return reactor;
   }
-  auto fwd = std::make_shared<Request>(req);
-  fwd->set_request_id(cmd.lock.request_id);
-  ProposeLock<warden::v1::Locks, Request>(
-      ctx, hub, c, reactor, resp, std::move(cmd), LockFinish<Request>(ctx, reactor, resp),
-      [fwd, call](warden::v1::Locks::Stub* stub, grpc::ClientContext* cc,
-                  warden::v1::LockResponse* out, std::function<void(grpc::Status)> done) {
-        call(stub, cc, fwd.get(), out, [fwd, done](grpc::Status st) { done(st); });
-      });
+  ProposeLock(ctx, hub, reactor, std::move(cmd), LockFinish(ctx, reactor, resp));
   return reactor;
 }
 
@@ -309,68 +237,52 @@ grpc::Status CheckTtl(int64_t ttl_ms) {
 grpc::ServerUnaryReactor* LocksService::Acquire(grpc::CallbackServerContext* c,
                                                 const warden::v1::AcquireRequest* req,
                                                 warden::v1::LockResponse* resp) {
-  return NativeLockRequest(
-      ctx_, hub_, c, *req, resp, state::CommandType::kLockAcquire,
-      [req](state::Command* cmd) -> grpc::Status {
-        if (grpc::Status s = CheckTtl(req->ttl_ms()); !s.ok()) return s;
-        cmd->lock.mode = req->mode() == warden::v1::SHARED ? 1 : 0;
-        cmd->lock.priority = req->priority();
-        cmd->lock.wait_ms = req->wait_ms() < 0 ? -1 : req->wait_ms();
-        cmd->lock.ttl_ms = req->ttl_ms();
-        cmd->lock.value = req->value();
-        if (req->conditions_size() > 0) {
-          etcdserverpb::TxnRequest t;
-          *t.mutable_compare() = req->conditions();
-          Result<state::TxnRequest> txn = FromProto(t);
-          if (!txn.ok()) return ToGrpc(txn.status());
-          cmd->lock.conditions = std::move(txn->compares);
-        }
-        return grpc::Status::OK;
-      },
-      [](warden::v1::Locks::Stub* stub, grpc::ClientContext* cc,
-         const warden::v1::AcquireRequest* r, warden::v1::LockResponse* out,
-         std::function<void(grpc::Status)> done) { stub->async()->Acquire(cc, r, out, done); });
+  return NativeLockRequest(ctx_, hub_, c, *req, resp, state::CommandType::kLockAcquire,
+                           [req](state::Command* cmd) -> grpc::Status {
+                             if (grpc::Status s = CheckTtl(req->ttl_ms()); !s.ok()) return s;
+                             cmd->lock.mode = req->mode() == warden::v1::SHARED ? 1 : 0;
+                             cmd->lock.priority = req->priority();
+                             cmd->lock.wait_ms = req->wait_ms() < 0 ? -1 : req->wait_ms();
+                             cmd->lock.ttl_ms = req->ttl_ms();
+                             cmd->lock.value = req->value();
+                             if (req->conditions_size() > 0) {
+                               etcdserverpb::TxnRequest t;
+                               *t.mutable_compare() = req->conditions();
+                               Result<state::TxnRequest> txn = FromProto(t);
+                               if (!txn.ok()) return ToGrpc(txn.status());
+                               cmd->lock.conditions = std::move(txn->compares);
+                             }
+                             return grpc::Status::OK;
+                           });
 }
 
 grpc::ServerUnaryReactor* LocksService::Release(grpc::CallbackServerContext* c,
                                                 const warden::v1::ReleaseRequest* req,
                                                 warden::v1::LockResponse* resp) {
-  return NativeLockRequest(
-      ctx_, hub_, c, *req, resp, state::CommandType::kLockRelease,
-      [req](state::Command* cmd) {
-        cmd->lock.token = req->token();
-        return grpc::Status::OK;
-      },
-      [](warden::v1::Locks::Stub* stub, grpc::ClientContext* cc,
-         const warden::v1::ReleaseRequest* r, warden::v1::LockResponse* out,
-         std::function<void(grpc::Status)> done) { stub->async()->Release(cc, r, out, done); });
+  return NativeLockRequest(ctx_, hub_, c, *req, resp, state::CommandType::kLockRelease,
+                           [req](state::Command* cmd) {
+                             cmd->lock.token = req->token();
+                             return grpc::Status::OK;
+                           });
 }
 
 grpc::ServerUnaryReactor* LocksService::Renew(grpc::CallbackServerContext* c,
                                               const warden::v1::RenewRequest* req,
                                               warden::v1::LockResponse* resp) {
-  return NativeLockRequest(
-      ctx_, hub_, c, *req, resp, state::CommandType::kLockRenew,
-      [req](state::Command* cmd) -> grpc::Status {
-        if (grpc::Status s = CheckTtl(req->ttl_ms()); !s.ok()) return s;
-        cmd->lock.token = req->token();
-        cmd->lock.ttl_ms = req->ttl_ms();
-        return grpc::Status::OK;
-      },
-      [](warden::v1::Locks::Stub* stub, grpc::ClientContext* cc, const warden::v1::RenewRequest* r,
-         warden::v1::LockResponse* out,
-         std::function<void(grpc::Status)> done) { stub->async()->Renew(cc, r, out, done); });
+  return NativeLockRequest(ctx_, hub_, c, *req, resp, state::CommandType::kLockRenew,
+                           [req](state::Command* cmd) -> grpc::Status {
+                             if (grpc::Status s = CheckTtl(req->ttl_ms()); !s.ok()) return s;
+                             cmd->lock.token = req->token();
+                             cmd->lock.ttl_ms = req->ttl_ms();
+                             return grpc::Status::OK;
+                           });
 }
 
 grpc::ServerUnaryReactor* LocksService::Cancel(grpc::CallbackServerContext* c,
                                                const warden::v1::CancelRequest* req,
                                                warden::v1::LockResponse* resp) {
-  return NativeLockRequest(
-      ctx_, hub_, c, *req, resp, state::CommandType::kLockCancel,
-      [](state::Command*) { return grpc::Status::OK; },
-      [](warden::v1::Locks::Stub* stub, grpc::ClientContext* cc, const warden::v1::CancelRequest* r,
-         warden::v1::LockResponse* out,
-         std::function<void(grpc::Status)> done) { stub->async()->Cancel(cc, r, out, done); });
+  return NativeLockRequest(ctx_, hub_, c, *req, resp, state::CommandType::kLockCancel,
+                           [](state::Command*) { return grpc::Status::OK; });
 }
 
 grpc::ServerUnaryReactor* LocksService::Transfer(grpc::CallbackServerContext* c,
@@ -389,13 +301,7 @@ grpc::ServerUnaryReactor* LocksService::Transfer(grpc::CallbackServerContext* c,
   cmd.lock.token = req->token();
   cmd.lock.to_session = req->to().session();
   cmd.lock.to_owner = req->to().id();
-  ProposeLock<warden::v1::Locks, warden::v1::TransferRequest>(
-      ctx_, hub_, c, reactor, resp, std::move(cmd),
-      LockFinish<warden::v1::TransferRequest>(ctx_, reactor, resp),
-      [req](warden::v1::Locks::Stub* stub, grpc::ClientContext* cc, warden::v1::LockResponse* out,
-            std::function<void(grpc::Status)> done) {
-        stub->async()->Transfer(cc, req, out, std::move(done));
-      });
+  ProposeLock(ctx_, hub_, reactor, std::move(cmd), LockFinish(ctx_, reactor, resp));
   return reactor;
 }
 
@@ -587,18 +493,10 @@ grpc::ServerUnaryReactor* LocksService::GuardedTxn(grpc::CallbackServerContext* 
   cmd.lock.path = req->path();
   cmd.lock.token = req->token();
   cmd.txn = std::move(txn).value();
-  ServerContext* ctx = ctx_;
-  OnLeader<warden::v1::Locks>(
-      ctx_, c, reactor, resp,
-      [ctx, reactor, resp, cmd](node::Node& n) {
-        ProposeAndReply(ctx, n, reactor, resp, cmd, [resp](const state::ApplyResult& r) {
-          ToProto(r.txn, resp);
-          SetSubHeaders(resp->header(), resp);
-        });
-      },
-      [req, resp](warden::v1::Locks::Stub* stub, grpc::ClientContext* cc, auto done) {
-        stub->async()->GuardedTxn(cc, req, resp, std::move(done));
-      });
+  ProposeHere(ctx_, reactor, resp, std::move(cmd), [resp](const state::ApplyResult& r) {
+    ToProto(r.txn, resp);
+    SetSubHeaders(resp->header(), resp);
+  });
   return reactor;
 }
 
@@ -606,20 +504,6 @@ grpc::ServerUnaryReactor* LocksService::GuardedTxn(grpc::CallbackServerContext* 
 // etcd v3lock
 
 namespace {
-
-// The leader answers a forwarded Lock or Campaign at once: with the key when
-// granted, with no key when queued (the final answer is then waited for on
-// this member).
-void ExtractAnswer(const v3lockpb::LockResponse& r, state::LockAnswer* a) {
-  a->outcome = r.key().empty() ? state::LockOutcome::kQueued : state::LockOutcome::kGranted;
-  a->detail = r.key();
-}
-
-void ExtractAnswer(const v3electionpb::CampaignResponse& r, state::LockAnswer* a) {
-  a->outcome =
-      r.leader().key().empty() ? state::LockOutcome::kQueued : state::LockOutcome::kGranted;
-  a->detail = r.leader().key();
-}
 
 std::string HexLease(int64_t lease) {
   char buf[32];
@@ -660,20 +544,13 @@ grpc::ServerUnaryReactor* V3LockService::Lock(grpc::CallbackServerContext* c,
   cmd.lock.owner_id = kV3Owner;
   const std::string key = req->name() + "/" + HexLease(req->lease());
   ServerContext* ctx = ctx_;
-  ProposeLock<v3lockpb::Lock, v3lockpb::LockRequest>(
-      ctx_, hub_, c, reactor, resp, std::move(cmd),
+  ProposeLock(
+      ctx_, hub_, reactor, std::move(cmd),
       [ctx, reactor, resp, key](const state::LockAnswer& a, int64_t revision, node::Node& n) {
-        if (a.outcome == state::LockOutcome::kQueued) {
-          return reactor->Finish(grpc::Status::OK);  // forwarded: no key = queued
-        }
         if (grpc::Status s = V3Outcome(a); !s.ok()) return reactor->Finish(s);
         ctx->FillHeader(n, revision, resp->mutable_header());
         resp->set_key(key);
         reactor->Finish(grpc::Status::OK);
-      },
-      [req](v3lockpb::Lock::Stub* stub, grpc::ClientContext* cc, v3lockpb::LockResponse* out,
-            std::function<void(grpc::Status)> done) {
-        stub->async()->Lock(cc, req, out, std::move(done));
       });
   return reactor;
 }
@@ -685,15 +562,7 @@ grpc::ServerUnaryReactor* V3LockService::Unlock(grpc::CallbackServerContext* c,
   state::Command cmd;
   cmd.type = state::CommandType::kV3Unlock;
   cmd.lock.key = req->key();
-  ServerContext* ctx = ctx_;
-  OnLeader<v3lockpb::Lock>(
-      ctx_, c, reactor, resp,
-      [ctx, reactor, resp, cmd](node::Node& n) {
-        ProposeAndReply(ctx, n, reactor, resp, cmd, [](const state::ApplyResult&) {});
-      },
-      [req, resp](v3lockpb::Lock::Stub* stub, grpc::ClientContext* cc, auto done) {
-        stub->async()->Unlock(cc, req, resp, std::move(done));
-      });
+  ProposeHere(ctx_, reactor, resp, std::move(cmd), [](const state::ApplyResult&) {});
   return reactor;
 }
 
@@ -737,28 +606,20 @@ grpc::ServerUnaryReactor* V3ElectionService::Campaign(grpc::CallbackServerContex
   const std::string key = name + "/" + HexLease(req->lease());
   const int64_t lease = req->lease();
   ServerContext* ctx = ctx_;
-  ProposeLock<v3electionpb::Election, v3electionpb::CampaignRequest>(
-      ctx_, hub_, c, reactor, resp, std::move(cmd),
-      [ctx, reactor, resp, name, key, lease](const state::LockAnswer& a, int64_t revision,
-                                             node::Node& n) {
-        if (a.outcome == state::LockOutcome::kQueued) {
-          return reactor->Finish(grpc::Status::OK);  // forwarded: no key = queued
-        }
-        if (grpc::Status s = V3Outcome(a); !s.ok()) return reactor->Finish(s);
-        ctx->FillHeader(n, revision, resp->mutable_header());
-        auto* leader = resp->mutable_leader();
-        leader->set_name(name);
-        leader->set_key(key);
-        leader->set_lease(lease);
-        if (std::optional<state::KeyValue> kv = n.state().kv().Get(key)) {
-          leader->set_rev(kv->create_revision);
-        }
-        reactor->Finish(grpc::Status::OK);
-      },
-      [req](v3electionpb::Election::Stub* stub, grpc::ClientContext* cc,
-            v3electionpb::CampaignResponse* out, std::function<void(grpc::Status)> done) {
-        stub->async()->Campaign(cc, req, out, std::move(done));
-      });
+  ProposeLock(ctx_, hub_, reactor, std::move(cmd),
+              [ctx, reactor, resp, name, key, lease](const state::LockAnswer& a, int64_t revision,
+                                                     node::Node& n) {
+                if (grpc::Status s = V3Outcome(a); !s.ok()) return reactor->Finish(s);
+                ctx->FillHeader(n, revision, resp->mutable_header());
+                auto* leader = resp->mutable_leader();
+                leader->set_name(name);
+                leader->set_key(key);
+                leader->set_lease(lease);
+                if (std::optional<state::KeyValue> kv = n.state().kv().Get(key)) {
+                  leader->set_rev(kv->create_revision);
+                }
+                reactor->Finish(grpc::Status::OK);
+              });
   return reactor;
 }
 
@@ -770,15 +631,7 @@ grpc::ServerUnaryReactor* V3ElectionService::Proclaim(grpc::CallbackServerContex
   cmd.type = state::CommandType::kV3Proclaim;
   cmd.lock.key = req->leader().key();
   cmd.lock.value = req->value();
-  ServerContext* ctx = ctx_;
-  OnLeader<v3electionpb::Election>(
-      ctx_, c, reactor, resp,
-      [ctx, reactor, resp, cmd](node::Node& n) {
-        ProposeAndReply(ctx, n, reactor, resp, cmd, [](const state::ApplyResult&) {});
-      },
-      [req, resp](v3electionpb::Election::Stub* stub, grpc::ClientContext* cc, auto done) {
-        stub->async()->Proclaim(cc, req, resp, std::move(done));
-      });
+  ProposeHere(ctx_, reactor, resp, std::move(cmd), [](const state::ApplyResult&) {});
   return reactor;
 }
 
@@ -848,15 +701,7 @@ grpc::ServerUnaryReactor* V3ElectionService::Resign(grpc::CallbackServerContext*
   state::Command cmd;
   cmd.type = state::CommandType::kV3Resign;
   cmd.lock.key = req->leader().key();
-  ServerContext* ctx = ctx_;
-  OnLeader<v3electionpb::Election>(
-      ctx_, c, reactor, resp,
-      [ctx, reactor, resp, cmd](node::Node& n) {
-        ProposeAndReply(ctx, n, reactor, resp, cmd, [](const state::ApplyResult&) {});
-      },
-      [req, resp](v3electionpb::Election::Stub* stub, grpc::ClientContext* cc, auto done) {
-        stub->async()->Resign(cc, req, resp, std::move(done));
-      });
+  ProposeHere(ctx_, reactor, resp, std::move(cmd), [](const state::ApplyResult&) {});
   return reactor;
 }
 

@@ -2,9 +2,10 @@
 // etcd's v3lock and v3election, all served from the replicated lock table
 // (docs/locks.md).
 //
-// A request is proposed on the leader (a follower forwards it). When the
-// answer is QUEUED, the member the client talks to waits in its LockHub for
-// the final answer, which arrives as that member applies the entry that
+// A request is proposed on the member the client called (a follower's node
+// forwards it to the leader over Raft, node::Node::Propose) and answered when
+// that member applies it. When the answer is QUEUED, the member waits in its
+// LockHub for the final answer, which arrives as it applies the entry that
 // resolves the request (a release, an expiry, ...). The wait therefore
 // survives a change of leader: every member applies the same log. Every
 // request carries a request id (the server picks one when the client did
