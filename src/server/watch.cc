@@ -102,7 +102,7 @@ void WatchHub::SendEvents(node::Node& n, Watcher& w, const std::vector<state::Ev
     if (w.fragment && resp.ByteSizeLong() > limit) {
       queued = SendFragments(std::move(resp), w, limit);
     } else {
-      queued = w.stream->Send(std::move(resp));
+      queued = Deliver(w.stream, std::move(resp));
     }
     if (!queued) {
       w.lagging = true;
@@ -124,12 +124,18 @@ bool WatchHub::SendFragments(etcdserverpb::WatchResponse whole, Watcher& w, size
     const size_t event_bytes = whole.events(i).ByteSizeLong() + 8;
     if (part.events_size() > 0 && part.ByteSizeLong() + event_bytes > limit) {
       part.set_fragment(true);
-      queued = w.stream->Send(std::move(part)) && queued;
+      queued = Deliver(w.stream, std::move(part)) && queued;
       start_part();
     }
     *part.add_events() = std::move(*whole.mutable_events(i));
   }
-  return w.stream->Send(std::move(part)) && queued;
+  return Deliver(w.stream, std::move(part)) && queued;
+}
+
+bool WatchHub::Deliver(WatchStream* stream, etcdserverpb::WatchResponse resp) {
+  if (fanning_out_ == nullptr) return stream->Send(std::move(resp));
+  if (fanning_out_->empty() || fanning_out_->back() != stream) fanning_out_->push_back(stream);
+  return stream->Queue(std::move(resp));
 }
 
 void WatchHub::SendHistory(node::Node& n, Watcher& w) {
@@ -159,10 +165,15 @@ void WatchHub::SendHistory(node::Node& n, Watcher& w) {
 }
 
 void WatchHub::OnEvents(node::Node& n, const std::vector<state::Event>& events, int64_t revision) {
+  std::vector<WatchStream*> touched;
+  fanning_out_ = &touched;
   for (auto& [key, w] : watchers_) {
     if (w.lagging || w.next_revision > revision) continue;
     SendEvents(n, w, events);
   }
+  fanning_out_ = nullptr;
+  // Watchers are ordered by stream, so each stream appears once in a row.
+  for (WatchStream* s : touched) s->Flush();
 }
 
 void WatchHub::StartProgressNotify(NodeHost* host, int64_t interval_ms) {
@@ -202,18 +213,33 @@ WatchStream::WatchStream(ServerContext* ctx, WatchHub* hub) : ctx_(ctx), hub_(hu
 }
 
 bool WatchStream::Send(etcdserverpb::WatchResponse resp) {
+  const bool queued = Queue(std::move(resp));
+  Flush();
+  return queued;
+}
+
+bool WatchStream::Queue(etcdserverpb::WatchResponse resp) {
   std::lock_guard<std::mutex> lock(mu_);
   if (closing_) return true;
   queue_.push_back(std::move(resp));
-  if (!writing_) {
-    writing_ = true;
-    StartWrite(&queue_.front());
-  }
   if (queue_.size() > kMaxQueued) {
     was_full_ = true;
     return false;
   }
   return true;
+}
+
+void WatchStream::Flush() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (writing_ || closing_ || queue_.empty()) return;
+  writing_ = true;
+  StartNextWriteLocked();
+}
+
+void WatchStream::StartNextWriteLocked() {
+  grpc::WriteOptions options;
+  if (queue_.size() > 1) options.set_buffer_hint();  // more follow at once
+  StartWrite(&queue_.front(), options);
 }
 
 void WatchStream::OnReadDone(bool ok) {
@@ -243,7 +269,7 @@ void WatchStream::OnWriteDone(bool ok) {
   queue_.pop_front();
   if (!ok) closing_ = true;
   if (!queue_.empty() && !closing_) {
-    StartWrite(&queue_.front());
+    StartNextWriteLocked();
   } else {
     writing_ = false;
   }

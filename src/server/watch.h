@@ -78,7 +78,11 @@ class WatchHub {
   // Reads w's history from next_revision and sends it; cancels it if that
   // history was compacted.
   void SendHistory(node::Node& n, Watcher& w);
+  // Send, or Queue while OnEvents fans out (the streams are flushed at its
+  // end).
+  bool Deliver(WatchStream* stream, etcdserverpb::WatchResponse resp);
 
+  std::vector<WatchStream*>* fanning_out_ = nullptr;  // during OnEvents
   ServerContext* ctx_;
   std::map<std::pair<WatchStream*, int64_t>, Watcher> watchers_;
 };
@@ -93,6 +97,12 @@ class WatchStream final
   // Thread-safe. Returns false when the queue is over its bound (the caller
   // then treats the watcher as lagging).
   bool Send(etcdserverpb::WatchResponse resp);
+  // As Send, but the write starts only at the next Send or Flush: responses
+  // queued together go out together (all but the last written with gRPC's
+  // buffer hint, so one notification to many watchers of a stream costs one
+  // socket write rather than one per watcher).
+  bool Queue(etcdserverpb::WatchResponse resp);
+  void Flush();
   // Node loop only, from WatchHub::FailAll: ends the stream with `status`
   // once queued responses are written.
   void Abort(const grpc::Status& status);
@@ -105,6 +115,7 @@ class WatchStream final
  private:
   void Close();
   void MaybeFinishLocked();
+  void StartNextWriteLocked();
 
   ServerContext* ctx_;
   WatchHub* hub_;
