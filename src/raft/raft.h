@@ -39,6 +39,8 @@ class Raft {
   void ReadIndex(std::string context);
   void TransferLeader(NodeId target);
   void Campaign(bool transfer);
+  // The transport lost `peer`. A leader probes it again; a follower whose
+  // leader it is stops honouring the leader's lease (no lease reads only).
   void ReportUnreachable(NodeId peer);
   void ReportSnapshot(NodeId peer, bool ok);
 

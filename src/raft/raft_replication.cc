@@ -395,6 +395,16 @@ void Raft::SendTimeoutNow(NodeId to) {
 }
 
 void Raft::ReportUnreachable(NodeId peer) {
+  if (role_ == Role::kFollower && peer == lead_ && lead_ != kNoNode && !cfg_.lease_reads) {
+    // The connection to our leader broke (a killed process closes its
+    // sockets): stop honouring its lease, so that we and the voters that
+    // saw the same campaign after the rest of the randomized timeout, not a
+    // whole election timeout later. Pre-vote still asks first, and a voter
+    // that hears the leader still refuses, so a leader that is alive loses
+    // nothing. Not with lease reads, which rely on the full lease.
+    election_elapsed_ = std::max(election_elapsed_, cfg_.election_ticks);
+    return;
+  }
   if (role_ != Role::kLeader) return;
   auto it = progress_.find(peer);
   if (it == progress_.end()) return;

@@ -298,7 +298,10 @@ int Run(int argc, char** argv) {
       [&host](raft::Message m) { host.Post([m = std::move(m)](node::Node& n) { n.Step(m); }); },
       [&host](int64_t id, std::function<void(const Result<int64_t>&)> done) {
         host.Post([id, done = std::move(done)](node::Node& n) { n.KeepAlive(id, done); });
-      });
+      },
+      // A killed leader's streams end at once: its followers need not wait
+      // out its lease to elect the next (raft::Raft::ReportUnreachable).
+      [&host](NodeId peer) { host.Post([peer](node::Node& n) { n.ReportUnreachable(peer); }); });
   grpc::ServerBuilder peer_builder;
   for (const std::string& url : config.listen_peer_urls) {
     peer_builder.AddListeningPort(*UrlToAddress(url), grpc::InsecureServerCredentials());

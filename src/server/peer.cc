@@ -312,6 +312,7 @@ grpc::Status PeerService::Stream(
     grpc::ServerContext*,
     grpc::ServerReaderWriter<raftpb::StreamAck, raftpb::MessageBatch>* stream) {
   raftpb::MessageBatch batch;
+  NodeId from = kNoNode;
   while (stream->Read(&batch)) {
     if (batch.cluster_id() != cluster_id_) {
       return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
@@ -328,11 +329,13 @@ grpc::Status PeerService::Stream(
       directory_->Learn(NodeId(m.id()),
                         PeerInfo{m.name(), {m.client_urls().begin(), m.client_urls().end()}});
     }
+    from = NodeId(batch.from());
     for (const raftpb::Message& pm : batch.messages()) {
       Result<raft::Message> m = FromProto(pm);
       if (m.ok()) deliver_(std::move(m).value());
     }
   }
+  if (from != kNoNode && lost_) lost_(from);
   return grpc::Status::OK;
 }
 

@@ -93,11 +93,16 @@ class PeerService final : public raftpb::Peer::Service {
   using Deliver = std::function<void(raft::Message)>;
   // Renews a lease on this member (the leader) and calls back with its TTL.
   using Renew = std::function<void(int64_t id, std::function<void(const Result<int64_t>&)>)>;
-  PeerService(uint64_t cluster_id, PeerDirectory* directory, Deliver deliver, Renew renew)
+  // Called when a peer's stream to us ends (its process died, or it
+  // reconnects).
+  using Lost = std::function<void(NodeId peer)>;
+  PeerService(uint64_t cluster_id, PeerDirectory* directory, Deliver deliver, Renew renew,
+              Lost lost)
       : cluster_id_(cluster_id),
         directory_(directory),
         deliver_(std::move(deliver)),
-        renew_(std::move(renew)) {}
+        renew_(std::move(renew)),
+        lost_(std::move(lost)) {}
 
   grpc::Status Stream(
       grpc::ServerContext* ctx,
@@ -115,6 +120,7 @@ class PeerService final : public raftpb::Peer::Service {
   PeerDirectory* directory_;
   Deliver deliver_;
   Renew renew_;
+  Lost lost_;
 };
 
 }  // namespace warden::server

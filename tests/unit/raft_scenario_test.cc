@@ -119,6 +119,62 @@ TEST(RaftScenarioTest, IsolatedLeaderStepsDownWithinTwoElectionTimeouts) {
   EXPECT_NO_VIOLATIONS(net);
 }
 
+// The transport reports a follower's broken connection to its leader (a
+// killed process closes its sockets). Found by bench-compare's failover
+// benchmark: the followers waited out the dead leader's whole lease
+// (election timeout) before the randomized part, median 1.5 timeouts.
+int RoundsToElectAfterLeaderCrash(uint64_t seed, bool report, bool lease_reads) {
+  RaftTestNetwork net(Ids({1, 2, 3}), [seed, lease_reads](Config& c) {
+    c.lease_reads = lease_reads;
+    c.seed = seed * 31 + c.id.value();
+  });
+  if (!net.ElectLeader(kNode1)) return -2;
+  net.Crash(kNode1);
+  if (report) {
+    net.raw(kNode2).ReportUnreachable(kNode1);
+    net.raw(kNode3).ReportUnreachable(kNode1);
+  }
+  return net.TickAllUntil(
+      [&] {
+        const NodeId l = net.Leader();
+        return l == kNode2 || l == kNode3;
+      },
+      10 * kElectionTicks);
+}
+
+TEST(RaftScenarioTest, FollowersThatLostTheirLeadersConnectionElectWithinOneTimeout) {
+  int sum_reported = 0, sum_silent = 0;
+  for (uint64_t seed = 1; seed <= 8; ++seed) {
+    const int reported = RoundsToElectAfterLeaderCrash(seed, /*report=*/true, false);
+    // Without the report (a silent partition) they wait for the lease to end.
+    const int silent = RoundsToElectAfterLeaderCrash(seed, /*report=*/false, false);
+    // With lease reads the lease is a promise the leader relies on: kept.
+    const int lease = RoundsToElectAfterLeaderCrash(seed, /*report=*/true, /*lease_reads=*/true);
+    ASSERT_GT(reported, 0);
+    EXPECT_LE(reported, kElectionTicks) << "seed " << seed << ": waited out the dead lease";
+    EXPECT_GE(silent, kElectionTicks) << "seed " << seed;
+    EXPECT_GE(lease, kElectionTicks) << "seed " << seed;
+    sum_reported += reported;
+    sum_silent += silent;
+  }
+  // The report saves about one election timeout on average.
+  EXPECT_LT(sum_reported + 8 * kElectionTicks / 2, sum_silent);
+}
+
+TEST(RaftScenarioTest, LostConnectionToALiveLeaderDisruptsNothing) {
+  // One follower's link broke but the leader is alive: the follower may
+  // pre-campaign, the other voter (hearing the leader) refuses, and the
+  // leader and its term stay.
+  RaftTestNetwork net(Ids({1, 2, 3}));
+  ASSERT_TRUE(net.ElectLeader(kNode1));
+  const Term t = net.raw(kNode1).term();
+  net.raw(kNode2).ReportUnreachable(kNode1);
+  net.TickAll(3 * kElectionTicks);
+  EXPECT_EQ(net.Leader(), kNode1);
+  EXPECT_EQ(net.raw(kNode1).term(), t);
+  EXPECT_NO_VIOLATIONS(net);
+}
+
 TEST(RaftScenarioTest, ConnectedLeaderKeepsLeadershipWithCheckQuorum) {
   // Raft thesis section 6.2: check-quorum must not depose a leader whose
   // heartbeats are answered.
