@@ -227,6 +227,7 @@ void Node::Process() {
     }
     persisting_ = true;
     if (role_ == raft::Role::kLeader) SendBeforePersist();
+    ApplyDurableCommitted();
     log_->Persist(ready_.snapshot, ready_.entries, ready_.hard_state, ready_.must_sync,
                   [this](const Status& s) { OnPersisted(s); });
   }
@@ -247,6 +248,24 @@ void Node::SendBeforePersist() {
   }
   ready_.messages = std::move(later);
   if (!early.empty()) transport_->Send(std::move(early));
+}
+
+void Node::ApplyDurableCommitted() {
+  // Committed entries this member already holds on disk need not wait for
+  // this Ready's write: apply them (and answer their clients) now. Only the
+  // ones that arrive with this Ready wait. A snapshot to load comes first,
+  // and a membership change waits too: Raft takes it at Advance, and the
+  // state machine and Raft should change configuration together.
+  if (ready_.snapshot) return;
+  const Index durable = log_->LastIndex();
+  size_t n = 0;
+  while (n < ready_.committed_entries.size() && ready_.committed_entries[n].index <= durable &&
+         ready_.committed_entries[n].type != raft::EntryType::kConfChange) {
+    ApplyEntry(ready_.committed_entries[n]);
+    ++n;
+  }
+  ready_.committed_entries.erase(ready_.committed_entries.begin(),
+                                 ready_.committed_entries.begin() + static_cast<ptrdiff_t>(n));
 }
 
 void Node::OnPersisted(const Status& s) {

@@ -2,7 +2,8 @@
 // client requests to the Raft core and carries out each Ready in the order
 // raw_node.h requires: persist (asynchronously, through DurableLog) -> send
 // -> load snapshot -> apply -> serve reads -> Advance. A leader sends its
-// appends and heartbeats before persisting (thesis 10.2.1). It tracks client
+// appends and heartbeats before persisting (thesis 10.2.1), and committed
+// entries already on disk are applied before the Ready's write. It tracks client
 // proposals to their results, turns ReadIndex into read barriers, times out
 // what waits too long, takes snapshots every `snapshot_count` entries, and,
 // while leader, keeps the lease deadlines (the only place that reads a clock
@@ -153,6 +154,7 @@ class Node {
   void Process();
   void OnPersisted(const Status& s);
   void SendBeforePersist();
+  void ApplyDurableCommitted();
   void FinishReady();
   void ApplyEntry(const raft::Entry& e);
   void ServeReads();
