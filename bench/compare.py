@@ -52,6 +52,12 @@ WORKLOADS = [
                                  "--locks", "0"]),
     ("lock-recipe-contended", ["--workload", "lock-recipe", "--clients", "10", "--conns", "4",
                                "--locks", "1"]),
+    # Warden's own lock API (warden.v1); etcd answers UNIMPLEMENTED: "unsupported".
+    ("lock-native-uncontended", ["--workload", "lock-native", "--clients", "100", "--conns", "4",
+                                 "--locks", "0"]),
+    ("lock-native-contended", ["--workload", "lock-native", "--clients", "10", "--conns", "4",
+                               "--locks", "1"]),
+    ("session-churn", ["--workload", "session-churn", "--clients", "32", "--conns", "4"]),
 ]
 FAILOVER = "leader-failover"
 
@@ -77,6 +83,8 @@ def summarize(j):
         s["handovers_per_s"] = j["counters_per_s"]["handovers"]
     if j.get("counters", {}).get("mutual_exclusion_violations"):
         s["violations"] = j["counters"]["mutual_exclusion_violations"]
+    if j.get("counters", {}).get("token_order_violations"):
+        s["token_order_violations"] = j["counters"]["token_order_violations"]
     return s
 
 

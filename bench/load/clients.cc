@@ -18,7 +18,10 @@ std::string WorkloadPrefix(Workload w) {
   switch (w) {
     case Workload::kWatch: return "wbw/";
     case Workload::kLockV3:
-    case Workload::kLockRecipe: return "wbl/";
+    case Workload::kLockRecipe:
+    case Workload::kLockNative: return "wbl/";
+    case Workload::kSessionChurn: return "wbs/";
+    case Workload::kLocksHold: return "wbh/";
     default: return "wbk/";  // put, range and txn share keys (range reads what prefill wrote)
   }
 }
@@ -44,17 +47,24 @@ Workbench::Workbench(const Options& o, Workload w)
       prefix_(WorkloadPrefix(w)),
       versions_(new std::atomic<int64_t>[w == Workload::kTxn ? o.keys : 1]),
       holders_(new std::atomic<int64_t>[o.EffectiveLocks()]),
-      last_holders_(new std::atomic<int64_t>[o.EffectiveLocks()]) {
+      last_holders_(new std::atomic<int64_t>[o.EffectiveLocks()]),
+      last_tokens_(new std::atomic<uint64_t>[o.EffectiveLocks()]) {
   std::mt19937_64 rng(42);
   value_.resize(static_cast<size_t>(o.value_size));
   for (char& c : value_) c = static_cast<char>('a' + rng() % 26);
-  const double run_s = o.warmup_s + o.duration_s + o.drain_timeout_s + 30;
-  lease_ttl_s_ =
-      o.lease_ttl_s > 0 ? o.lease_ttl_s : std::max<int64_t>(60, static_cast<int64_t>(run_s));
+  const double run_s = o.warmup_s + o.duration_s + o.linger_s + o.drain_timeout_s + 30;
+  if (o.lease_ttl_s > 0) {
+    lease_ttl_s_ = o.lease_ttl_s;
+  } else if (w == Workload::kSessionChurn) {
+    lease_ttl_s_ = 10;  // revoked within the cycle; the TTL only bounds a leak
+  } else {
+    lease_ttl_s_ = std::max<int64_t>(60, static_cast<int64_t>(run_s));
+  }
   for (uint64_t i = 0; i < (w == Workload::kTxn ? o.keys : 1); ++i) versions_[i].store(0);
   for (int i = 0; i < o.EffectiveLocks(); ++i) {
     holders_[i].store(-1);
     last_holders_[i].store(-1);
+    last_tokens_[i].store(0);
   }
 }
 
@@ -83,6 +93,14 @@ void Workbench::OnAcquired(Shard* shard, int lock, int client, int64_t start_ns,
   const int64_t last = last_holders_[lock].exchange(client);
   if (last >= 0 && last != client) shard->Count("handovers", start_ns, end_ns);
   shard->RecordOp(start_ns, end_ns);
+}
+
+void Workbench::CheckToken(Shard* shard, int lock, uint64_t token) {
+  // Grants of one lock are causally ordered (the next holder is granted only
+  // after this one released, which it does after this runs), so the previous
+  // token is the previous grant's.
+  const uint64_t prev = last_tokens_[lock].exchange(token);
+  if (token <= prev) shard->CountAlways("token_order_violations");
 }
 
 void Workbench::OnReleasing(int lock, int client) {
@@ -432,6 +450,10 @@ std::unique_ptr<Client> NewClient(Workload w, Shard* shard, int id, Conn* conn, 
     case Workload::kLeaseKeepAlive: return std::make_unique<KeepAliveClient>(shard, id, conn, wb);
     case Workload::kLockV3: return NewLockV3Client(shard, id, conn, wb);
     case Workload::kLockRecipe: return NewLockRecipeClient(shard, id, conn, wb);
+    case Workload::kLockNative: return NewLockNativeClient(shard, id, conn, wb);
+    case Workload::kSessionChurn: return NewSessionChurnClient(shard, id, conn, wb);
+    case Workload::kLocksHold:
+    case Workload::kSessions: return NewSessionPoolClient(shard, id, conn, wb);
     case Workload::kFailover: break;
   }
   return nullptr;

@@ -40,6 +40,10 @@ class Workbench {
   // lock at a time, as the server granted it) and hand-over counting.
   void OnAcquired(Shard* shard, int lock, int client, int64_t start_ns, int64_t end_ns);
   void OnReleasing(int lock, int client);
+  // lock-native: fencing tokens of one lock strictly increase in grant order;
+  // a token not above the lock's previous one counts as
+  // token_order_violations.
+  void CheckToken(Shard* shard, int lock, uint64_t token);
 
  private:
   const Options& o_;
@@ -51,6 +55,7 @@ class Workbench {
   std::unique_ptr<std::atomic<int64_t>[]> versions_;
   std::unique_ptr<std::atomic<int64_t>[]> holders_;
   std::unique_ptr<std::atomic<int64_t>[]> last_holders_;
+  std::unique_ptr<std::atomic<uint64_t>[]> last_tokens_;
 };
 
 // The smallest key greater than every key with this prefix (etcd's range_end
@@ -66,6 +71,12 @@ std::unique_ptr<Client> NewWatchStreamClient(Shard* shard, int id, Conn* conn, W
 // Lock clients (lock_clients.cc).
 std::unique_ptr<Client> NewLockV3Client(Shard* shard, int id, Conn* conn, Workbench* wb);
 std::unique_ptr<Client> NewLockRecipeClient(Shard* shard, int id, Conn* conn, Workbench* wb);
+std::unique_ptr<Client> NewLockNativeClient(Shard* shard, int id, Conn* conn, Workbench* wb);
+
+// Session clients (session_clients.cc): session-churn, and the pools of
+// sessions of locks-hold and sessions.
+std::unique_ptr<Client> NewSessionChurnClient(Shard* shard, int id, Conn* conn, Workbench* wb);
+std::unique_ptr<Client> NewSessionPoolClient(Shard* shard, int id, Conn* conn, Workbench* wb);
 
 }  // namespace warden::bench
 

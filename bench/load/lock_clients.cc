@@ -9,13 +9,17 @@
 //                with max_create_revision, then a watch from the range's
 //                revision), and repeat until none is older. Release deletes
 //                the key.
+//   lock-native  Warden's warden.v1.Locks: Acquire(path, owner = (lease,
+//                per-client id), wait without deadline, a request id)
+//                answers when granted with a fencing token; Release(token).
 //
 // Each client holds one lease for the whole run (no keep-alive: its TTL
 // outlasts the run) and revokes it at the end, which also deletes any key it
 // still owns. The Workbench checks that no two clients of this process hold
 // the same lock at once and counts hand-overs (a grant to a different client
-// than the last holder). A server without v3lockpb.Lock (UNIMPLEMENTED) makes
-// the run report "unsupported".
+// than the last holder); lock-native also checks that each lock's fencing
+// tokens strictly increase. A server without the service (UNIMPLEMENTED)
+// makes the run report "unsupported".
 #include <cstdio>
 
 #include "bench/load/clients.h"
@@ -399,6 +403,129 @@ class LockRecipeClient final : public LockClientBase {
   int64_t watch_id_ = -1;
 };
 
+class LockNativeClient final : public LockClientBase {
+ public:
+  LockNativeClient(Shard* s, int id, Conn* c, Workbench* wb)
+      : LockClientBase(s, id, c, wb),
+        path_("wbl/native-" + std::to_string(lock_)),
+        owner_id_("wb-" + std::to_string(id)) {}
+
+  void Stop() override {
+    if (pending_ != nullptr) {
+      pending_->ctx.TryCancel();  // an Acquire still waiting; the revoke drops the wait
+    } else if (!holding_) {
+      Cleanup();
+    }
+  }
+
+ private:
+  void SetOwner(warden::v1::Owner* o) const {
+    o->set_session(lease_);
+    o->set_id(owner_id_);
+  }
+
+  void Acquire() override {
+    start_ns_ = NowNs();
+    acquire_id_ = ++next_request_id_;  // unique per session across operations
+    SendAcquire();
+  }
+  // Also a retry after a transport error: the same request id gets the
+  // first answer (or keeps waiting) instead of queuing a second request.
+  void SendAcquire() {
+    warden::v1::AcquireRequest req;
+    req.set_path(path_);
+    SetOwner(req.mutable_owner());
+    req.set_wait_ms(-1);
+    req.set_request_id(acquire_id_);
+    // A wait in the queue has no deadline; Stop() cancels it.
+    const Options& o = wb_->options();
+    const double wait_s =
+        o.warmup_s + o.duration_s + o.linger_s + o.drain_timeout_s + o.rpc_timeout_s;
+    pending_ = shard_->Call(
+        conn_->native.get(), &warden::v1::Locks::Stub::PrepareAsyncAcquire, req,
+        [this](UnaryCall<warden::v1::LockResponse>& c) {
+          pending_ = nullptr;
+          if (!c.status.ok()) {
+            if (c.status.error_code() == grpc::StatusCode::UNIMPLEMENTED || !running()) {
+              AcquireFailed(c.status, "warden.v1.Locks/Acquire");
+              return;
+            }
+            shard_->CountError(c.status);
+            shard_->After(20'000'000, [this] {
+              if (running()) {
+                SendAcquire();
+              } else {
+                Cleanup();
+              }
+            });
+            return;
+          }
+          const auto& r = c.resp;
+          if (r.outcome() != warden::v1::GRANTED) {
+            const grpc::Status refused(grpc::StatusCode::ABORTED,
+                                       "Acquire answered " + warden::v1::Outcome_Name(r.outcome()) +
+                                           (r.detail().empty() ? "" : ": " + r.detail()));
+            if (r.outcome() == warden::v1::SESSION_ENDED) {
+              shard_->CountError(refused);
+              Finished();
+              Cleanup();
+              return;
+            }
+            AcquireFailed(refused, "warden.v1.Locks/Acquire");
+            return;
+          }
+          if (r.hold_count() != 1) shard_->CountAlways("reentrant_grants");  // never expected
+          token_ = r.token();
+          wb_->CheckToken(shard_, lock_, token_);
+          Acquired();
+        },
+        wait_s);
+  }
+
+  void SendRelease() override {
+    release_id_ = ++next_request_id_;
+    SendReleaseRequest();
+  }
+  void SendReleaseRequest() {
+    warden::v1::ReleaseRequest req;
+    req.set_path(path_);
+    SetOwner(req.mutable_owner());
+    req.set_token(token_);
+    req.set_request_id(release_id_);
+    shard_->Call(conn_->native.get(), &warden::v1::Locks::Stub::PrepareAsyncRelease, req,
+                 [this](UnaryCall<warden::v1::LockResponse>& c) {
+                   if (!c.status.ok() && running()) {
+                     // Still held: retry the same request rather than
+                     // re-acquire (which would nest).
+                     shard_->CountError(c.status);
+                     shard_->After(20'000'000, [this] {
+                       if (running()) {
+                         SendReleaseRequest();
+                       } else {
+                         Released(grpc::Status::OK);  // the revoke releases it
+                       }
+                     });
+                     return;
+                   }
+                   if (c.status.ok() && c.resp.outcome() != warden::v1::GRANTED) {
+                     Released(grpc::Status(
+                         grpc::StatusCode::ABORTED,
+                         "Release answered " + warden::v1::Outcome_Name(c.resp.outcome())));
+                     return;
+                   }
+                   Released(c.status);
+                 });
+  }
+
+  const std::string path_;
+  const std::string owner_id_;
+  uint64_t next_request_id_ = 0;
+  uint64_t acquire_id_ = 0;
+  uint64_t release_id_ = 0;
+  uint64_t token_ = 0;
+  UnaryCall<warden::v1::LockResponse>* pending_ = nullptr;
+};
+
 }  // namespace
 
 std::unique_ptr<Client> NewLockV3Client(Shard* shard, int id, Conn* conn, Workbench* wb) {
@@ -407,6 +534,10 @@ std::unique_ptr<Client> NewLockV3Client(Shard* shard, int id, Conn* conn, Workbe
 
 std::unique_ptr<Client> NewLockRecipeClient(Shard* shard, int id, Conn* conn, Workbench* wb) {
   return std::make_unique<LockRecipeClient>(shard, id, conn, wb);
+}
+
+std::unique_ptr<Client> NewLockNativeClient(Shard* shard, int id, Conn* conn, Workbench* wb) {
+  return std::make_unique<LockNativeClient>(shard, id, conn, wb);
 }
 
 }  // namespace warden::bench

@@ -188,6 +188,12 @@ void RunPhase(const Options& o, Workload w, const std::vector<std::unique_ptr<Co
     cpu.End(r);
     r->window_s =
         std::max<double>(0, static_cast<double>(run.stop_ns.load() - measure_start) / 1e9);
+    // --linger: the clients go on (holding their locks, keeping their leases
+    // alive) outside the window, e.g. while the caller samples memory.
+    const int64_t linger_end = NowNs() + static_cast<int64_t>(o.linger_s * 1e9);
+    while (NowNs() < linger_end && run.clients_finished.load() < total) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
   }
   run.phase.store(kStop);
   for (auto& s : shards) s->Join();

@@ -23,6 +23,10 @@ constexpr WorkloadSpelling kWorkloads[] = {
     {Workload::kWatch, "watch"},
     {Workload::kLockV3, "lock-v3"},
     {Workload::kLockRecipe, "lock-recipe"},
+    {Workload::kLockNative, "lock-native"},
+    {Workload::kSessionChurn, "session-churn"},
+    {Workload::kLocksHold, "locks-hold"},
+    {Workload::kSessions, "sessions"},
     {Workload::kFailover, "failover"},
 };
 
@@ -64,6 +68,13 @@ std::string Validate(const Options& o) {
   if (o.rate < 0) return "--rate must not be negative";
   if (o.locks < 0) return "--locks must not be negative";
   if (o.hold_ms < 0) return "--hold-ms must not be negative";
+  if (o.sessions < 0) return "--sessions must not be negative";
+  if (o.locks_per_session < 1) return "--locks-per-session must be at least 1";
+  if (o.keepalive_ms < 0) return "--keepalive-ms must not be negative";
+  if (o.linger_s < 0 || o.linger_s > 600) return "--linger must be 0..600 seconds";
+  if ((o.workload == Workload::kLocksHold || o.workload == Workload::kSessions) &&
+      o.EffectiveSessions() < o.clients)
+    return "--sessions must be at least --clients (each client keeps its share alive)";
   if (o.watchers < 1) return "--watchers must be at least 1";
   if (o.watch_streams < 0) return "--watch-streams must not be negative";
   if (o.EffectiveWatchStreams() > o.watchers) return "--watch-streams must not exceed --watchers";
@@ -126,6 +137,18 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* out) {
   app.add_option("--locks", o.locks, "lock workloads: number of locks (0: one per client)")
       ->capture_default_str();
   app.add_option("--hold-ms", o.hold_ms, "lock workloads: hold time before release")
+      ->capture_default_str();
+  app.add_option("--sessions", o.sessions,
+                 "locks-hold, sessions: leases in all, spread over the clients (0: one per client)")
+      ->capture_default_str();
+  app.add_option("--locks-per-session", o.locks_per_session,
+                 "locks-hold: distinct locks each session acquires and holds")
+      ->capture_default_str();
+  app.add_option("--keepalive-ms", o.keepalive_ms,
+                 "locks-hold, sessions: keep-alive interval per lease (0: TTL/3)")
+      ->capture_default_str();
+  app.add_option("--linger", o.linger_s,
+                 "seconds to keep running (locks held, leases alive) after the window")
       ->capture_default_str();
   app.add_option("--watchers", o.watchers, "watch: number of watches")->capture_default_str();
   app.add_option("--watch-streams", o.watch_streams,

@@ -20,6 +20,10 @@ enum class Workload {
   kWatch,              // notification latency seen by W watchers
   kLockV3,             // v3lockpb.Lock/Unlock with a lease
   kLockRecipe,         // etcd's concurrency.Mutex recipe over lease + txn + watch
+  kLockNative,         // warden.v1.Locks Acquire/Release with a session (lease)
+  kSessionChurn,       // LeaseGrant, Put with the lease, LeaseRevoke
+  kLocksHold,          // S sessions each acquire M distinct locks (warden.v1) and hold them
+  kSessions,           // S sessions (leases) kept alive
   kFailover,           // kill -9 a given pid, time to the first successful write
 };
 
@@ -42,10 +46,14 @@ struct Options {
   int value_size = 256;
   uint64_t keys = 1000;  // key space
   KeyOrder key_order = KeyOrder::kRandom;
-  bool prefill = true;  // write every key once before range/txn workloads
-  double rate = 0;      // total operations per second over all clients; 0: closed loop
-  int locks = 0;        // lock workloads: K locks shared by the clients; 0: one per client
-  double hold_ms = 0;   // lock workloads: hold each lock this long before releasing
+  bool prefill = true;         // write every key once before range/txn workloads
+  double rate = 0;             // total operations per second over all clients; 0: closed loop
+  int locks = 0;               // lock workloads: K locks shared by the clients; 0: one per client
+  double hold_ms = 0;          // lock workloads: hold each lock this long before releasing
+  int sessions = 0;            // locks-hold, sessions: leases in all (0: one per client)
+  int locks_per_session = 10;  // locks-hold: distinct locks each session acquires
+  double keepalive_ms = 0;     // locks-hold, sessions: per-lease interval (0: TTL / 3)
+  double linger_s = 0;         // after the window, keep running (holding) this long
   int watchers = 100;
   int watch_streams = 0;  // 0: min(watchers, 64)
   bool watch_prefix = false;
@@ -61,6 +69,7 @@ struct Options {
 
   // Derived.
   int EffectiveLocks() const { return locks > 0 ? locks : clients; }
+  int EffectiveSessions() const { return sessions > 0 ? sessions : clients; }
   int EffectiveWatchStreams() const {
     return watch_streams > 0 ? watch_streams : std::min(watchers, 64);
   }

@@ -67,7 +67,11 @@ std::vector<std::string> HistogramNames(Workload w) {
     case Workload::kLeaseKeepAlive: return {"keepalive"};
     case Workload::kWatch: return {"notify", "put"};
     case Workload::kLockV3:
-    case Workload::kLockRecipe: return {"acquire", "release"};
+    case Workload::kLockRecipe:
+    case Workload::kLockNative: return {"acquire", "release"};
+    case Workload::kSessionChurn: return {"cycle", "grant", "put", "revoke"};
+    case Workload::kLocksHold: return {"acquire", "keepalive"};
+    case Workload::kSessions: return {"keepalive"};
     case Workload::kFailover: return {"failover"};
   }
   return {"op"};
@@ -79,8 +83,12 @@ void PrintTable(const Options& o, const Result& r) {
               o.endpoints.size(), o.clients, o.conns, o.threads);
   if (o.workload == Workload::kWatch)
     std::printf(" watchers=%d streams=%d", o.watchers, o.EffectiveWatchStreams());
-  if (o.workload == Workload::kLockV3 || o.workload == Workload::kLockRecipe)
+  if (o.workload == Workload::kLockV3 || o.workload == Workload::kLockRecipe ||
+      o.workload == Workload::kLockNative)
     std::printf(" locks=%d", o.EffectiveLocks());
+  if (o.workload == Workload::kLocksHold || o.workload == Workload::kSessions)
+    std::printf(" sessions=%d", o.EffectiveSessions());
+  if (o.workload == Workload::kLocksHold) std::printf(" locks/session=%d", o.locks_per_session);
   if (o.rate > 0) std::printf(" rate=%g/s", o.rate);
   std::printf("\n");
   if (r.prefill_keys > 0)
@@ -123,8 +131,9 @@ void PrintTable(const Options& o, const Result& r) {
   }
   for (const auto& [name, n] : r.stats.counters) {
     std::printf("  %-32s %12llu", name.c_str(), static_cast<unsigned long long>(n));
-    if (r.window_s > 0 && name != "mutual_exclusion_violations")
-      std::printf("   %.1f/s", static_cast<double>(n) / r.window_s);
+    const bool rate = name != "mutual_exclusion_violations" && name != "token_order_violations" &&
+                      name != "sessions" && name != "locks_held" && name != "sessions_revoked";
+    if (r.window_s > 0 && rate) std::printf("   %.1f/s", static_cast<double>(n) / r.window_s);
     std::printf("\n");
   }
   for (size_t code = 0; code < r.stats.errors.size(); ++code) {
@@ -158,7 +167,9 @@ bool WriteJson(const Options& o, const Result& r, const std::string& path) {
     << ", \"threads\": " << o.threads << ", \"key_size\": " << o.key_size
     << ", \"value_size\": " << o.value_size << ", \"keys\": " << o.keys
     << ", \"locks\": " << o.EffectiveLocks() << ", \"watchers\": " << o.watchers
-    << ", \"watch_streams\": " << o.EffectiveWatchStreams() << ", \"rate\": " << Num(o.rate)
+    << ", \"watch_streams\": " << o.EffectiveWatchStreams()
+    << ", \"sessions\": " << o.EffectiveSessions()
+    << ", \"locks_per_session\": " << o.locks_per_session << ", \"rate\": " << Num(o.rate)
     << ",\n  \"warmup_s\": " << Num(o.warmup_s) << ", \"duration_s\": " << Num(o.duration_s)
     << ", \"window_s\": " << Num(r.window_s) << ",\n  \"clients_total\": " << r.clients_total
     << ", \"clients_ready\": " << r.clients_ready << ", \"conns_ready\": " << r.conns_ready

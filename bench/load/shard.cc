@@ -54,6 +54,7 @@ std::unique_ptr<Conn> MakeConn(const std::string& endpoint, int index) {
   c->lease = etcdserverpb::Lease::NewStub(c->channel);
   c->watch = etcdserverpb::Watch::NewStub(c->channel);
   c->lock = v3lockpb::Lock::NewStub(c->channel);
+  c->native = warden::v1::Locks::NewStub(c->channel);
   return c;
 }
 

@@ -40,6 +40,7 @@
 #include "bench/load/options.h"
 #include "etcd/etcdserverpb/rpc.grpc.pb.h"
 #include "etcd/v3lockpb/v3lock.grpc.pb.h"
+#include "warden/v1/warden.grpc.pb.h"
 
 namespace warden::bench {
 
@@ -82,7 +83,7 @@ struct RunState {
 };
 
 // The histograms a workload fills: kMain is the operation the run counts.
-enum HistId : int { kMain = 0, kAux1 = 1, kAux2 = 2, kHistCount = 3 };
+enum HistId : int { kMain = 0, kAux1 = 1, kAux2 = 2, kAux3 = 3, kHistCount = 4 };
 
 struct Stats {
   std::array<Histogram, kHistCount> hist;
@@ -104,6 +105,7 @@ struct Conn {
   std::unique_ptr<etcdserverpb::Lease::Stub> lease;
   std::unique_ptr<etcdserverpb::Watch::Stub> watch;
   std::unique_ptr<v3lockpb::Lock::Stub> lock;
+  std::unique_ptr<warden::v1::Locks::Stub> native;  // Warden's own lock API
 };
 std::unique_ptr<Conn> MakeConn(const std::string& endpoint, int index);
 
@@ -183,10 +185,13 @@ class Shard {
   int index() const { return index_; }
 
   // Starts a unary RPC; `done` runs on this thread when it ends. The returned
-  // call stays valid until `done` returns (e.g. to TryCancel it).
+  // call stays valid until `done` returns (e.g. to TryCancel it). Its
+  // deadline is --rpc-timeout, or `timeout_s` when positive (a wait in a
+  // lock queue may outlast any per-request timeout).
   template <class Stub, class Req, class Resp>
   UnaryCall<Resp>* Call(Stub* stub, PrepareUnaryFn<Stub, Req, Resp> prepare, const Req& req,
-                        std::type_identity_t<std::function<void(UnaryCall<Resp>&)>> done);
+                        std::type_identity_t<std::function<void(UnaryCall<Resp>&)>> done,
+                        double timeout_s = 0);
 
   // Runs fn on this thread after delay_ns (or at once when the run stops).
   void After(int64_t delay_ns, std::function<void()> fn);
@@ -259,13 +264,14 @@ void UnaryCall<Resp>::Complete(bool /*ok: always true for Finish*/) {
 
 template <class Stub, class Req, class Resp>
 UnaryCall<Resp>* Shard::Call(Stub* stub, PrepareUnaryFn<Stub, Req, Resp> prepare, const Req& req,
-                             std::type_identity_t<std::function<void(UnaryCall<Resp>&)>> done) {
+                             std::type_identity_t<std::function<void(UnaryCall<Resp>&)>> done,
+                             double timeout_s) {
   auto* call = new UnaryCall<Resp>;
   call->shard = this;
   call->done = std::move(done);
-  call->ctx.set_deadline(
-      std::chrono::system_clock::now() +
-      std::chrono::microseconds(static_cast<int64_t>(options_.rpc_timeout_s * 1e6)));
+  const double t = timeout_s > 0 ? timeout_s : options_.rpc_timeout_s;
+  call->ctx.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::microseconds(static_cast<int64_t>(t * 1e6)));
   call->start_ns = NowNs();
   call->reader = (stub->*prepare)(&call->ctx, req, &cq_);
   call->reader->StartCall();

@@ -3,8 +3,8 @@ real warden, so that `make bench-compare` cannot rot between measurements.
 
 Starts a 1-member warden on free ports, runs warden-bench for a second or two
 per workload and checks the JSON: operations done, no errors, no broken mutual
-exclusion; lock-v3 either runs or reports "unsupported" (exit status 3)
-cleanly. Under a minute in all.
+exclusion (and, for lock-native, increasing fencing tokens); lock-v3 either
+runs or reports "unsupported" (exit status 3) cleanly. Under a minute in all.
 
     WARDEN_BIN=build/warden WARDEN_BENCH_BIN=build/bench/warden-bench \
         /usr/bin/python3 -m unittest -v tests/integration/test_bench_smoke.py
@@ -96,6 +96,19 @@ class WardenBenchSmokeTest(ClusterTestCase):
         j, out = self.bench("--workload", "lock-recipe", "--clients", "6", "--locks", "2")
         self.check_ran(j, out)
         self.assertGreater(j["counters"].get("handovers", 0), 0, out)
+
+    def test_lock_native_contended(self):
+        j, out = self.bench("--workload", "lock-native", "--clients", "6", "--locks", "2")
+        self.check_ran(j, out)
+        self.assertGreater(j["counters"].get("handovers", 0), 0, out)
+        self.assertEqual(j["counters"].get("token_order_violations", 0), 0, out)
+        self.assertGreater(j["latency_ms"]["release"]["count"], 0, out)
+
+    def test_session_churn(self):
+        j, out = self.bench("--workload", "session-churn", "--clients", "4")
+        self.check_ran(j, out)
+        for step in ("grant", "put", "revoke"):
+            self.assertGreater(j["latency_ms"][step]["count"], 0, out)
 
     def test_lock_v3_runs_or_reports_unsupported(self):
         path = os.path.join(self.tmp, "out.json")
