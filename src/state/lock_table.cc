@@ -201,7 +201,9 @@ LockAnswer LockTable::AcquireOnce(const AcquireRequest& req, int64_t now_ms,
   waiter.seq = last_seq_ + 1;
   waiter.enqueued_ms = now_ms;
   AddWaiter(req.path, &lock, std::move(waiter));
-  if (std::optional<std::string> cycle = FindCycle(req.owner, now_ms)) {
+  std::optional<std::string> cycle;
+  if (BlocksAnyone(req.owner, now_ms)) cycle = FindCycle(req.owner, now_ms);
+  if (cycle) {
     RemoveWaiter(req.path, &lock, lock.waiters.size() - 1);
     return refuse(LockOutcome::kDeadlock, std::move(*cycle));
   }
@@ -639,6 +641,27 @@ void LockTable::Finish(const LockAnswer& answer, LockEffects* effects) {
 }
 
 // ---- Deadlock detection -----------------------------------------------------
+
+// A cycle through `owner` needs someone waiting for it: a waiter on a lock
+// it holds, or one queued behind it. Most new waiters hold nothing and join
+// the end of one queue; for them this saves the search, whose cost grows
+// with the square of a long queue (every waiter ahead is visited and each
+// visit orders its queue).
+bool LockTable::BlocksAnyone(const LockOwner& owner, int64_t now_ms) const {
+  if (auto holds = holds_by_owner_.find(owner); holds != holds_by_owner_.end()) {
+    for (const std::string& path : holds->second) {
+      if (!locks_.at(path).waiters.empty()) return true;
+    }
+  }
+  if (auto waits = waits_by_owner_.find(owner); waits != waits_by_owner_.end()) {
+    for (const std::string& path : waits->second) {
+      const Lock& lock = locks_.at(path);
+      const std::vector<size_t> order = GrantOrder(lock.waiters, now_ms);
+      if (order.empty() || order.back() != WaiterIndex(lock.waiters, owner)) return true;
+    }
+  }
+  return false;
+}
 
 // Breadth-first over owners from `start`, so the cycle reported is a
 // shortest one; owners, paths and edges are visited in a fixed order, so

@@ -314,6 +314,7 @@ class LockTable {
   void Finish(const LockAnswer& answer, LockEffects* effects);
 
   // The wait-for graph: the cycle through `owner`, described, if one exists.
+  bool BlocksAnyone(const LockOwner& owner, int64_t now_ms) const;
   std::optional<std::string> FindCycle(const LockOwner& owner, int64_t now_ms) const;
 
   const LockAnswer* Recall(int64_t session, uint64_t request_id) const;
