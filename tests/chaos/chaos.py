@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 
 # gRPC's fork handlers wait for its thread pool to idle before any fork();
 # with client threads in calls that can take forever. Every child this
@@ -372,8 +373,9 @@ class ChaosCluster:
 
 
 class RunContext:
-    def __init__(self, network, run_dir, seed, size, max_seconds):
+    def __init__(self, network, run_dir, seed, size, max_seconds, nemesis=None):
         self.net = network
+        self.nemesis = nemesis  # workloads whose checks rest on time (sessions) relax under `clock`
         self.run_dir = run_dir
         self.seed = seed
         self.size = size
@@ -441,7 +443,7 @@ def run_one(args):
             cluster.start(i)
         if cluster.wait_leader(30) is None:
             raise RuntimeError("no leader 30 s after start; see %s/logs" % run_dir)
-        ctx = RunContext(network, run_dir, args.seed, args.nodes, args.seconds + 60)
+        ctx = RunContext(network, run_dir, args.seed, args.nodes, args.seconds + 60, nemesis=args.nemesis)
         workload = workloads.WORKLOADS[args.workload](ctx)
         t0 = time.monotonic()
         nemesis = nem.Nemesis(cluster, network, plan, run_dir, t0, log=log)
@@ -471,12 +473,14 @@ def run_one(args):
         raise
     except Exception as e:  # noqa: BLE001 - reported in the summary
         summary["verdict"] = "error"
-        summary["detail"] = "%s: %s" % (type(e).__name__, e)
+        summary["detail"] = "%s: %s\n%s" % (type(e).__name__, e, traceback.format_exc(limit=-3))
     finally:
         if nemesis:
             nemesis.stop()
         if workload and not workload.stopping.is_set():
             workload.stop()
+        if workload and hasattr(workload, "close"):
+            workload.close()  # background readers (sessions)
         if cluster:
             cluster.stop_all()
             cluster.teardown_disks()
@@ -509,6 +513,8 @@ def print_summary(s):
     if s.get("verdict") not in ("ok",) or not s.get("as_expected"):
         for line in (s.get("detail") or "").splitlines()[:16]:
             log("    " + line)
+    elif s.get("detail"):
+        log("    " + s["detail"].splitlines()[0][:400])
     if s.get("kept"):
         log("chaos: kept %s (seed %d); replay with:\n    %s" % (s["run_dir"], s["seed"], s["replay"]))
 
@@ -570,7 +576,8 @@ def cmd_smoke(args):
                 break
         if not s["as_expected"]:
             failures += 1
-            log("chaos_smoke: FAILED: %s expected %s, got %s" % (spec["nemesis"], spec["expect"], s.get("verdict")))
+            log("chaos_smoke: FAILED: %s %s expected %s, got %s" % (
+                spec["nemesis"], spec.get("workload", "register"), spec["expect"], s.get("verdict")))
     log("chaos_smoke: %d passed, %d failed in %.0fs" % (len(SMOKE) - failures, failures, time.monotonic() - t0))
     return 1 if failures else 0
 
