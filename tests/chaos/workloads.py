@@ -871,7 +871,10 @@ class LocksWorkload:
             holds = list(self.holds)
         problems, notes = check_locks(holds, self.final_reads, dict(self.invoked))
         if problems:
-            return Verdict("violation", "%d problems; %s\n" % (len(problems), notes) + "\n".join(problems[:20]))
+            kinds = collections.Counter(p.split(":")[0] for p in problems)
+            return Verdict("violation", "%d problems (%s); %s\n" % (
+                len(problems), ", ".join("%s %d" % kv for kv in sorted(kinds.items())), notes)
+                + "\n".join(problems[:20]))
         if not self.final_reads:
             return Verdict("unknown", "no final read succeeded; " + notes)
         return Verdict("ok", "mutual exclusion, token order and every acknowledged guarded write hold; "
