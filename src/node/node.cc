@@ -195,8 +195,27 @@ void Node::KeepAlive(int64_t lease_id, KeepAliveDone done) {
   if (lease == nullptr || clock == lease_clocks_.end()) {
     return done(Status::NotFound("etcdserver: requested lease not found"));
   }
-  clock->second.deadline_ms = clock_->NowMs() + lease->ttl_seconds * 1000;
-  if (lease->remaining_ms == 0) return done(lease->ttl_seconds);
+  // Ran out on this leader's clock (its revoke may be in flight): gone, as
+  // etcd answers for an expired lease. Renewing it here would acknowledge a
+  // TTL that the revoke is about to end.
+  const int64_t now = clock_->NowMs();
+  if (clock->second.deadline_ms <= now || clock->second.revoke_sent_ms >= 0) {
+    return done(Status::NotFound("etcdserver: requested lease not found"));
+  }
+  clock->second.deadline_ms = now + lease->ttl_seconds * 1000;
+  if (lease->remaining_ms == 0) {
+    // Answer once a quorum confirms that this member still leads (a
+    // ReadIndex round). A deposed leader that has not heard of its successor
+    // yet would otherwise promise a TTL from now, while the successor counts
+    // the lease from its own election and may revoke it sooner (found by the
+    // chaos harness: zombie x sessions, seed 23).
+    return ReadBarrier([this, lease_id, done = std::move(done)](const Status& s) {
+      if (!s.ok()) return done(s);
+      const state::Lease* l = state_.leases().Find(lease_id);
+      if (l == nullptr) return done(Status::NotFound("etcdserver: requested lease not found"));
+      done(l->ttl_seconds);
+    });
+  }
   // The lease was checkpointed: a new leader would resume from that remaining
   // time. Reset it through the log before promising the full TTL.
   lease_resets_[lease_id].push_back(std::move(done));

@@ -180,6 +180,10 @@ class KeepAliveReactor final
     ctx_->host()->Post([this, ctx, id](node::Node& n) {
       if (n.IsLeader()) {
         n.KeepAlive(id, [this, ctx, &n, id](const Result<int64_t>& r) {
+          // Only "not found" says the lease is gone (TTL 0). Any other error
+          // (this member stopped leading, the read barrier timed out) is no
+          // answer, as when a relay fails: the client asks again.
+          if (!r.ok() && r.status().code() != ErrorCode::kNotFound) return Respond(std::nullopt);
           etcdserverpb::LeaseKeepAliveResponse resp;
           resp.set_id(id);
           resp.set_ttl(r.ok() ? *r : 0);

@@ -4,6 +4,7 @@
     chaos.py run --nemesis NAME --workload NAME [--seed S] [--seconds T] [--nodes 3|5]
                  [--inject-bug BUG] [--expect ok|violation] [--net auto|netns|loopback] [--keep]
     chaos.py smoke                 # the ctest `chaos_smoke` (exit 77 = skipped)
+    chaos.py diskwatch             # regression: a member whose disk fails ends its watch streams
     chaos.py matrix [--minutes M]  # every nemesis x workload; prints the table
 
 Run with Debian's /usr/bin/python3 as root (for network namespaces). See
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 
 # gRPC's fork handlers wait for its thread pool to idle before any fork();
 # with client threads in calls that can take forever. Every child this
@@ -83,6 +85,7 @@ class Member:
         self.member_id = None
         self.clock_file = None
         self.fsync_delay_file = None
+        self.expected_exit = False  # the harness killed it (or is stopping everything)
 
     @property
     def running(self):
@@ -110,6 +113,7 @@ class ChaosCluster:
                                os.path.join(run_dir, "logs", "n%d.log" % i)) for i in range(size)]
         self.lock = threading.RLock()
         self.restarts = 0
+        self.crashes = []  # members that exited without the harness killing them
         self.status_stubs = {}
         # Every member is spawned from this one thread, alive for the whole
         # run: the death signal (setpriv --pdeathsig) fires when the spawning
@@ -183,6 +187,7 @@ class ChaosCluster:
             m.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
                                       env=env, start_new_session=True)
         m.paused = False
+        m.expected_exit = False
         with itest._live_lock:
             itest._live_procs[m.proc.pid] = m.proc
 
@@ -194,8 +199,10 @@ class ChaosCluster:
     def kill(self, indices):
         with self.lock:
             ms = [self.members[i] for i in indices if self.members[i].running]
+            self.check_crashes()
             for m in ms:
                 self._note(m, "SIGKILL")
+                m.expected_exit = True
                 m.proc.send_signal(signal.SIGKILL)  # by PID, through our own Popen
             for m in ms:
                 m.proc.wait(timeout=10)
@@ -203,8 +210,27 @@ class ChaosCluster:
                 with itest._live_lock:
                     itest._live_procs.pop(m.proc.pid, None)
 
+    def check_crashes(self):
+        """Records every member that exited on its own (a crash: a signal,
+        an abort, an exit) since the last look. Returns the new records."""
+        new = []
+        with self.lock:
+            for m in self.members:
+                if m.proc is None or m.expected_exit or m.proc.poll() is None:
+                    continue
+                m.expected_exit = True  # recorded once
+                rc = m.proc.returncode
+                what = "signal %s" % signal.Signals(-rc).name if rc < 0 else "exit status %d" % rc
+                rec = {"member": m.name, "pid": m.proc.pid, "returncode": rc, "what": what,
+                       "noticed": round(time.monotonic(), 3)}
+                self._note(m, "exited by itself (%s), noticed" % what)
+                self.crashes.append(rec)
+                new.append(rec)
+        return new
+
     def restart(self, indices):
         with self.lock:
+            self.check_crashes()
             for i in indices:
                 if not self.members[i].running:
                     self.restarts += 1
@@ -315,7 +341,9 @@ class ChaosCluster:
 
     def stop_all(self):
         with self.lock:
+            self.check_crashes()
             for m in self.members:
+                m.expected_exit = True
                 if m.running:
                     if m.paused:
                         m.proc.send_signal(signal.SIGCONT)
@@ -372,8 +400,9 @@ class ChaosCluster:
 
 
 class RunContext:
-    def __init__(self, network, run_dir, seed, size, max_seconds):
+    def __init__(self, network, run_dir, seed, size, max_seconds, nemesis=None):
         self.net = network
+        self.nemesis = nemesis  # workloads whose checks rest on time (sessions) relax under `clock`
         self.run_dir = run_dir
         self.seed = seed
         self.size = size
@@ -441,7 +470,7 @@ def run_one(args):
             cluster.start(i)
         if cluster.wait_leader(30) is None:
             raise RuntimeError("no leader 30 s after start; see %s/logs" % run_dir)
-        ctx = RunContext(network, run_dir, args.seed, args.nodes, args.seconds + 60)
+        ctx = RunContext(network, run_dir, args.seed, args.nodes, args.seconds + 60, nemesis=args.nemesis)
         workload = workloads.WORKLOADS[args.workload](ctx)
         t0 = time.monotonic()
         nemesis = nem.Nemesis(cluster, network, plan, run_dir, t0, log=log)
@@ -465,18 +494,29 @@ def run_one(args):
         verdict = workload.check(binary("warden-lincheck"))
         summary["verdict"] = verdict.outcome
         summary["detail"] = verdict.detail
+        cluster.check_crashes()
+        if cluster.crashes:
+            # A member died on its own: a server bug whatever the history says.
+            summary["crashes"] = cluster.crashes
+            summary["detail"] = "member crashed: %s (logs/<member>.log, dmesg)\n%s" % (
+                "; ".join("%s pid %d by %s, noticed at %.3f" % (c["member"], c["pid"], c["what"], c["noticed"])
+                          for c in cluster.crashes), summary["detail"])
+            if summary["verdict"] != "violation":
+                summary["verdict"] = "crash"
     except KeyboardInterrupt:
         summary["verdict"] = "interrupted"
         summary["detail"] = "interrupted"
         raise
     except Exception as e:  # noqa: BLE001 - reported in the summary
         summary["verdict"] = "error"
-        summary["detail"] = "%s: %s" % (type(e).__name__, e)
+        summary["detail"] = "%s: %s\n%s" % (type(e).__name__, e, traceback.format_exc(limit=-3))
     finally:
         if nemesis:
             nemesis.stop()
         if workload and not workload.stopping.is_set():
             workload.stop()
+        if workload and hasattr(workload, "close"):
+            workload.close()  # background readers (sessions)
         if cluster:
             cluster.stop_all()
             cluster.teardown_disks()
@@ -509,6 +549,8 @@ def print_summary(s):
     if s.get("verdict") not in ("ok",) or not s.get("as_expected"):
         for line in (s.get("detail") or "").splitlines()[:16]:
             log("    " + line)
+    elif s.get("detail"):
+        log("    " + s["detail"].splitlines()[0][:400])
     if s.get("kept"):
         log("chaos: kept %s (seed %d); replay with:\n    %s" % (s["run_dir"], s["seed"], s["replay"]))
 
@@ -541,12 +583,133 @@ def cmd_run(args):
     return 0 if s["as_expected"] else 1
 
 
-# The smoke test: one clean run with mixed faults, and each planted bug with
-# the nemesis that exposes it; every result must be as expected.
+def run_disk_watch(out, keep=False):
+    """Regression test of the disk-full fix (commit 7b0fc78, WatchHub::FailAll):
+    a member whose disk fails stops applying, and must end its watch
+    streams (UNAVAILABLE "... disk failure") so that clients fail over,
+    instead of leaving them open and silent (disk x watch, seed 1003).
+
+    Three members on 160 MiB tmpfs data directories with --snapshot-count
+    100; a watch on a follower; that follower's disk is filled and puts go
+    through the leader until the follower's next snapshot or segment roll
+    meets the full disk. Returns a summary like run_one's."""
+    t_start = time.monotonic()
+    run_id = "%04x" % random.SystemRandom().getrandbits(16)
+    run_dir = os.path.abspath(os.path.join(out, "diskwatch-%s" % run_id))
+    os.makedirs(run_dir)
+    net.cleanup_leftovers(log)
+    network, why = choose_network("netns", 3, run_id)
+    if network is None:
+        return {"skipped": why}
+    summary = {"name": "disk-watch", "run_dir": run_dir, "nemesis": "disk-full", "workload": "watch",
+               "seed": 0, "inject_bug": [], "replay": "/usr/bin/python3 tests/chaos/chaos.py diskwatch"}
+    cluster = None
+    call = None
+    stop_requests = threading.Event()
+    try:
+        network.setup()
+        cluster = ChaosCluster(network, run_dir, 3, tmpfs=True, snapshot_count=100)
+        cluster.setup_disks()
+        for i in range(3):
+            cluster.start(i)
+        leader = cluster.wait_leader(30)
+        if leader is None:
+            raise RuntimeError("no leader 30 s after start")
+        victim = (leader + 1) % 3
+        ch = grpc.insecure_channel(network.client_target(victim), options=workloads.channel_options())
+
+        def requests():
+            yield rpc_pb2.WatchRequest(create_request=rpc_pb2.WatchCreateRequest(key=b"chaos/dw/",
+                                                                                 range_end=b"chaos/dw0"))
+            stop_requests.wait(120)
+
+        call = rpc_pb2_grpc.WatchStub(ch).Watch(requests())
+
+        ended = {"events": 0}
+
+        def reader():
+            try:
+                for resp in call:
+                    ended["events"] += len(resp.events)
+                ended["status"] = ("OK", "")
+            except grpc.RpcError as e:
+                ended["status"] = (e.code().name, e.details() or "")
+            ended["at"] = time.monotonic()
+
+        t = threading.Thread(target=reader, daemon=True, name="diskwatch-reader")
+        t.start()
+        time.sleep(0.5)
+        filled = cluster.fill_disk(victim)
+        kv = rpc_pb2_grpc.KVStub(grpc.insecure_channel(network.client_target(leader),
+                                                       options=workloads.channel_options()))
+        t_fill = time.monotonic()
+        puts = 0
+        value = b"v" * 1024
+        alarm_at = None  # when the member first reported NOSPACE: then 5 s more at most
+        next_alarm_check = t_fill
+        for n in range(100_000):
+            now = time.monotonic()
+            if "status" in ended or now - t_fill > 40 or (alarm_at is not None and now - alarm_at > 5):
+                break
+            if alarm_at is None and now >= next_alarm_check:
+                next_alarm_check = now + 0.5
+                if cluster.alarms(victim):
+                    alarm_at = now
+            try:
+                kv.Put(rpc_pb2.PutRequest(key=b"chaos/dw/k%d" % (n % 50), value=value), timeout=1.5)
+                puts += 1
+            except grpc.RpcError:
+                time.sleep(0.1)
+        t.join(timeout=10)
+        alarms = cluster.alarms(victim)
+        status = ended.get("status")
+        summary.update(ops=puts, ok=puts, fail=0, info=0, faults=1)
+        detail = "member n%d: disk filled (%d MiB), %d puts, alarms %s; its watch stream %s after %s events%s" % (
+            victim, filled >> 20, puts, alarms,
+            "ended with %s %r" % status if status else "stayed open",
+            ended.get("events"), " %.1f s after the fill" % (ended["at"] - t_fill) if status else "")
+        if status and status[0] == "UNAVAILABLE" and "disk failure" in status[1]:
+            summary["verdict"] = "ok"
+        elif not alarms:
+            summary["verdict"] = "unknown"  # the disk never failed: nothing shown
+        else:
+            summary["verdict"] = "violation"
+        summary["detail"] = detail
+    except Exception as e:  # noqa: BLE001 - reported in the summary
+        summary["verdict"] = "error"
+        summary["detail"] = "%s: %s\n%s" % (type(e).__name__, e, traceback.format_exc(limit=-3))
+    finally:
+        stop_requests.set()
+        if call is not None:
+            call.cancel()
+        if cluster:
+            cluster.stop_all()
+            cluster.teardown_disks()
+        network.teardown()
+        summary["seconds_wall"] = round(time.monotonic() - t_start, 1)
+        with open(os.path.join(run_dir, "verdict.txt"), "w") as f:
+            f.write("%s\n%s\n" % (summary.get("verdict"), summary.get("detail", "")))
+    summary["as_expected"] = summary["verdict"] == "ok"
+    summary["kept"] = not summary["as_expected"] or keep
+    if summary["kept"]:
+        if not keep:
+            shutil.rmtree(os.path.join(run_dir, "data"), ignore_errors=True)
+    else:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return summary
+
+
+# The smoke test: one clean run with mixed faults, each planted bug with
+# the nemesis that exposes it, a short run of the locks and sessions
+# workloads, and the disk-full watch regression; every result must be as
+# expected.
 SMOKE = [
     dict(nemesis="mixed", seconds=45, seed=11, expect="ok"),
     dict(nemesis="power", seconds=30, seed=12, inject_bug=["ack-before-fsync"], expect="violation"),
     dict(nemesis="zombie", seconds=30, seed=13, inject_bug=["read-without-quorum"], expect="violation"),
+    dict(nemesis="mixed", workload="locks", seconds=25, seed=14, expect="ok"),
+    dict(nemesis="mixed", workload="sessions", seconds=25, seed=15, expect="ok"),
+    dict(check="disk-watch"),
 ]
 
 
@@ -559,6 +722,13 @@ def cmd_smoke(args):
     t0 = time.monotonic()
     failures = 0
     for spec in SMOKE:
+        if spec.get("check") == "disk-watch":
+            s = run_disk_watch(args.out)
+            print_summary(s)
+            if not s["as_expected"]:
+                failures += 1
+                log("chaos_smoke: FAILED: disk-watch regression, got %s" % s.get("verdict"))
+            continue
         # A planted bug must be caught within two runs (the second with
         # another seed: real processes are not deterministic). A clean run
         # gets one: any violation there is a real bug.
@@ -570,7 +740,8 @@ def cmd_smoke(args):
                 break
         if not s["as_expected"]:
             failures += 1
-            log("chaos_smoke: FAILED: %s expected %s, got %s" % (spec["nemesis"], spec["expect"], s.get("verdict")))
+            log("chaos_smoke: FAILED: %s %s expected %s, got %s" % (
+                spec["nemesis"], spec.get("workload", "register"), spec["expect"], s.get("verdict")))
     log("chaos_smoke: %d passed, %d failed in %.0fs" % (len(SMOKE) - failures, failures, time.monotonic() - t0))
     return 1 if failures else 0
 
@@ -586,7 +757,7 @@ def cmd_matrix(args):
     seed = args.seed
     for (n, w) in cells:
         cell = {"nemesis": n, "workload": w, "runs": 0, "ops": 0, "faults": 0, "violations": 0,
-                "unknown": 0, "liveness": 0, "errors": 0, "gap": 0.0}
+                "unknown": 0, "liveness": 0, "crashes": 0, "errors": 0, "gap": 0.0}
         cell_deadline = time.monotonic() + per
         for _ in range(100):
             left = cell_deadline - time.monotonic()
@@ -609,23 +780,24 @@ def cmd_matrix(args):
             cell["violations"] += v == "violation"
             cell["unknown"] += v == "unknown"
             cell["liveness"] += v == "liveness"
-            cell["errors"] += v not in ("ok", "violation", "unknown", "liveness")
+            cell["crashes"] += bool(s.get("crashes"))
+            cell["errors"] += v not in ("ok", "violation", "unknown", "liveness", "crash")
         rows.append(cell)
     table = format_table(rows, time.monotonic() - t0)
     log(table)
     with open(os.path.join(args.out, "matrix-table.md"), "w") as f:
         f.write(table + "\n")
-    return 1 if any(r["violations"] or r["errors"] or r["liveness"] for r in rows) else 0
+    return 1 if any(r["violations"] or r["errors"] or r["liveness"] or r["crashes"] for r in rows) else 0
 
 
 def format_table(rows, seconds):
     lines = ["| nemesis | workload | runs | operations | faults injected | violations | unknown "
-             "| liveness | harness errors | longest gap (s) |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| liveness | member crashes | harness errors | longest gap (s) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append("| %s | %s | %d | %d | %d | %d | %d | %d | %d | %s |" % (
+        lines.append("| %s | %s | %d | %d | %d | %d | %d | %d | %d | %d | %s |" % (
             r["nemesis"], r["workload"], r["runs"], r["ops"], r["faults"], r["violations"],
-            r["unknown"], r["liveness"], r["errors"], "%.1f" % r["gap"] if r["gap"] else "-"))
+            r["unknown"], r["liveness"], r["crashes"], r["errors"], "%.1f" % r["gap"] if r["gap"] else "-"))
     lines.append("")
     lines.append("(%.1f minutes of wall time)" % (seconds / 60))
     return "\n".join(lines)
@@ -647,6 +819,8 @@ def main(argv=None):
     r.add_argument("--snapshot-count", type=int, help="members' --snapshot-count (default: warden's)")
     r.add_argument("--name")
     s = sub.add_parser("smoke", help="the ctest smoke run")
+    d = sub.add_parser("diskwatch", help="regression: a member whose disk fails ends its watch streams")
+    d.add_argument("--keep", action="store_true")
     m = sub.add_parser("matrix", help="every nemesis x workload for a bounded time")
     m.add_argument("--minutes", type=float, default=float(os.environ.get("CHAOS_MINUTES", "20")))
     m.add_argument("--nemeses")
@@ -655,7 +829,7 @@ def main(argv=None):
     m.add_argument("--nodes", type=int, default=3, choices=[3, 5])
     m.add_argument("--net", default="auto", choices=["auto", "netns", "loopback"])
     m.add_argument("--snapshot-count", type=int)
-    for q in (r, s, m):
+    for q in (r, s, m, d):
         q.add_argument("--out", default=os.path.join(build_dir(), "chaos"))
     args = p.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
@@ -666,6 +840,17 @@ def main(argv=None):
         return cmd_run(args)
     if args.cmd == "smoke":
         return cmd_smoke(args)
+    if args.cmd == "diskwatch":
+        ok, why = net.netns_available()
+        if not ok:
+            log("chaos: SKIPPED: %s" % why)
+            return SKIP_RC
+        summary = run_disk_watch(args.out, keep=args.keep)
+        if "skipped" in summary:
+            log("chaos: SKIPPED: %s" % summary["skipped"])
+            return SKIP_RC
+        print_summary(summary)
+        return 0 if summary["as_expected"] else 1
     return cmd_matrix(args)
 
 
