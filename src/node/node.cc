@@ -171,11 +171,31 @@ void Node::ProposeInternal(state::Command command) {
 
 void Node::ReadBarrier(ReadDone done) {
   if (!disk_failure_.ok()) return done(disk_failure_);
+  // Reads that arrive in one batch share one ReadIndex request (one
+  // heartbeat round), asked when the batch ends: its index is at least the
+  // commit index when each of them arrived.
+  if (!open_read_.empty()) {
+    reads_.at(open_read_).dones.push_back(std::move(done));
+    return;
+  }
   std::string ctx = "read-" + std::to_string(next_read_seq_++);
   const int64_t now = clock_->NowMs();
-  reads_.emplace(ctx, PendingRead{std::move(done), now + config_.request_timeout_ms, {}, now});
+  PendingRead read{{}, now + config_.request_timeout_ms, {}, now};
+  read.dones.push_back(std::move(done));
+  reads_.emplace(ctx, std::move(read));
+  if (batch_depth_ > 0) {
+    open_read_ = std::move(ctx);
+    return;
+  }
   raw_->ReadIndex(std::move(ctx));
   Process();
+}
+
+void Node::FlushReads() {
+  if (open_read_.empty()) return;
+  std::string ctx = std::move(open_read_);
+  open_read_.clear();
+  if (reads_.count(ctx)) raw_->ReadIndex(std::move(ctx));
 }
 
 void Node::RetryReads() {
@@ -235,6 +255,7 @@ Result<int64_t> Node::LeaseRemainingMs(int64_t lease_id) const {
 void Node::Process() {
   if (in_process_ || batch_depth_ > 0) return;
   in_process_ = true;
+  FlushReads();
   FlushForwards();
   FlushLeaseResets();
   while (!persisting_ && disk_failure_.ok() && raw_->HasReady()) {
@@ -381,9 +402,9 @@ void Node::ServeReads() {
   const Index applied = state_.applied_index();
   for (auto it = reads_.begin(); it != reads_.end();) {
     if (it->second.index && *it->second.index <= applied) {
-      ReadDone done = std::move(it->second.done);
+      std::vector<ReadDone> dones = std::move(it->second.dones);
       it = reads_.erase(it);
-      done(Status::Ok());
+      for (ReadDone& done : dones) done(Status::Ok());
     } else {
       ++it;
     }
@@ -415,9 +436,10 @@ void Node::ExpireWaiters() {
   }
   for (auto it = reads_.begin(); it != reads_.end();) {
     if (it->second.deadline_ms <= now) {
-      ReadDone done = std::move(it->second.done);
+      std::vector<ReadDone> dones = std::move(it->second.dones);
+      if (it->first == open_read_) open_read_.clear();
       it = reads_.erase(it);
-      done(Timeout());
+      for (ReadDone& done : dones) done(Timeout());
     } else {
       ++it;
     }
@@ -450,7 +472,10 @@ void Node::FailAll(const Status& s) {
   for (auto& [id, p] : proposals) p.done(ErrorResult(s));
   auto reads = std::move(reads_);
   reads_.clear();
-  for (auto& [ctx, r] : reads) r.done(s);
+  open_read_.clear();
+  for (auto& [ctx, r] : reads) {
+    for (ReadDone& done : r.dones) done(s);
+  }
   auto resets = std::move(lease_resets_);
   lease_resets_.clear();
   for (auto& [id, waiters] : resets) {

@@ -130,8 +130,9 @@ class Node {
     ProposeDone done;
     int64_t deadline_ms;
   };
+  // The reads that share one ReadIndex request (those of one batch).
   struct PendingRead {
-    ReadDone done;
+    std::vector<ReadDone> dones;
     int64_t deadline_ms;
     std::optional<Index> index;  // known once the read state arrives
     int64_t sent_ms = 0;         // when the ReadIndex request last went out
@@ -140,6 +141,7 @@ class Node {
   // the message is dropped): unanswered ones are asked again this often.
   static constexpr int64_t kReadRetryMs = 300;
   void RetryReads();
+  void FlushReads();
   struct PendingConfChange {
     std::string data;  // the entry's bytes, to recognize it when applied
     ReadDone done;
@@ -204,6 +206,8 @@ class Node {
   std::map<std::pair<NodeId, uint64_t>, uint64_t> forwarded_high_;
   uint64_t next_read_seq_ = 1;
   std::map<std::string, PendingRead> reads_;
+  // The request that reads of the current batch join; asked at its end.
+  std::string open_read_;
 
   std::map<int64_t, LeaseClock> lease_clocks_;
   std::map<int64_t, std::vector<KeepAliveDone>> lease_resets_;  // waiting to propose

@@ -369,23 +369,22 @@ grpc::Status PeerService::SendSnapshot(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status PeerService::RenewLease(grpc::ServerContext*, const raftpb::LeaseRenew* req,
-                                     raftpb::LeaseRenewed* resp) {
-  auto promise = std::make_shared<std::promise<Result<int64_t>>>();
-  std::future<Result<int64_t>> answer = promise->get_future();
-  renew_(req->id(), [promise](const Result<int64_t>& r) { promise->set_value(r); });
-  if (answer.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
-    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "etcdserver: request timed out");
-  }
-  Result<int64_t> r = answer.get();
-  if (r.ok()) {
-    resp->set_ttl(*r);
-  } else if (r.status().code() == ErrorCode::kNotFound) {
-    resp->set_ttl(0);
-  } else {
-    resp->set_error(r.status().message());
-  }
-  return grpc::Status::OK;
+grpc::ServerUnaryReactor* PeerService::RenewLease(grpc::CallbackServerContext* c,
+                                                  const raftpb::LeaseRenew* req,
+                                                  raftpb::LeaseRenewed* resp) {
+  // The node always answers (with a timeout at worst, node::Node::ReadBarrier).
+  grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
+  renew_(req->id(), [reactor, resp](const Result<int64_t>& r) {
+    if (r.ok()) {
+      resp->set_ttl(*r);
+    } else if (r.status().code() == ErrorCode::kNotFound) {
+      resp->set_ttl(0);
+    } else {
+      resp->set_error(r.status().message());
+    }
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
 }
 
 grpc::Status PeerService::Join(grpc::ServerContext*, const raftpb::JoinRequest* req,

@@ -88,7 +88,10 @@ class PeerTransport final : public node::Transport {
   std::map<NodeId, std::string> addresses_;            // guarded by mu_
 };
 
-class PeerService final : public raftpb::Peer::Service {
+// RenewLease uses the callback API (no thread waits while the node renews);
+// the streams keep the synchronous one.
+class PeerService final
+    : public raftpb::Peer::WithCallbackMethod_RenewLease<raftpb::Peer::Service> {
  public:
   using Deliver = std::function<void(raft::Message)>;
   // Renews a lease on this member (the leader) and calls back with its TTL.
@@ -110,8 +113,9 @@ class PeerService final : public raftpb::Peer::Service {
   grpc::Status SendSnapshot(grpc::ServerContext* ctx,
                             grpc::ServerReader<raftpb::SnapshotChunk>* reader,
                             raftpb::SnapshotAck* ack) override;
-  grpc::Status RenewLease(grpc::ServerContext* ctx, const raftpb::LeaseRenew* req,
-                          raftpb::LeaseRenewed* resp) override;
+  grpc::ServerUnaryReactor* RenewLease(grpc::CallbackServerContext* ctx,
+                                       const raftpb::LeaseRenew* req,
+                                       raftpb::LeaseRenewed* resp) override;
   grpc::Status Join(grpc::ServerContext* ctx, const raftpb::JoinRequest* req,
                     raftpb::JoinResponse* resp) override;
 
