@@ -104,14 +104,16 @@ void Node::Propose(state::Command command, ProposeDone done) {
   const uint64_t id = next_proposal_seq_++;
   command.proposal_id = id;
   command.leader_time_ms = clock_->NowMs();  // the leader stamps its own on a forward
+  std::string data = state::EncodeCommand(command);
+  const uint64_t fingerprint = state::CommandFingerprint(data);
   if (forward) {
-    forwards_.push_back(
-        raft::Entry{Term(0), Index(0), raft::EntryType::kNormal, state::EncodeCommand(command)});
-  } else if (Status s = raw_->Propose(state::EncodeCommand(command)); !s.ok()) {
+    forwards_.push_back(raft::Entry{Term(0), Index(0), raft::EntryType::kNormal, std::move(data)});
+  } else if (Status s = raw_->Propose(std::move(data)); !s.ok()) {
     return done(ErrorResult(s));
   }
   proposals_.emplace(
-      id, PendingProposal{std::move(done), clock_->NowMs() + config_.request_timeout_ms});
+      id,
+      PendingProposal{std::move(done), clock_->NowMs() + config_.request_timeout_ms, fingerprint});
   Process();
 }
 
@@ -391,7 +393,12 @@ void Node::ApplyEntry(const raft::Entry& e) {
   }
   if (r.status.ok() && r.type == state::CommandType::kLeaseRevoke) lease_clocks_.erase(r.lease_id);
   auto it = proposals_.find(r.proposal_id);
-  if (r.proposal_id != 0 && it != proposals_.end()) {
+  // The id alone is not proof: another member may have drawn the same one
+  // (found by the chaos harness, net x register seed 1013: two members
+  // started in the same millisecond shared their id prefix, and a follower
+  // answered its client with the leader's entry). The command must match too.
+  if (r.proposal_id != 0 && it != proposals_.end() &&
+      it->second.fingerprint == state::CommandFingerprint(e.data)) {
     ProposeDone done = std::move(it->second.done);
     proposals_.erase(it);
     done(r);

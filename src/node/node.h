@@ -129,6 +129,7 @@ class Node {
   struct PendingProposal {
     ProposeDone done;
     int64_t deadline_ms;
+    uint64_t fingerprint = 0;  // state::CommandFingerprint of the command
   };
   // The reads that share one ReadIndex request (those of one batch).
   struct PendingRead {

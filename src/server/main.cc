@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <string>
 #include <thread>
 
@@ -230,7 +231,10 @@ int Run(int argc, char** argv) {
   nc.raft.heartbeat_ticks = 1;
   nc.raft.election_ticks =
       static_cast<int>(config.election_timeout_ms / config.heartbeat_interval_ms);
-  nc.raft.seed = config.self_id.value() ^ static_cast<uint64_t>(SteadyClock().NowMs());
+  // Random per run: it also seeds the proposal ids (node::Node::Start), which
+  // must differ between members started in the same millisecond.
+  nc.raft.seed = (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}() ^
+                 config.self_id.value();
   nc.raft.lease_reads = config.lease_reads;
   nc.snapshot_count = config.snapshot_count;
   nc.kv_limits.max_txn_ops = config.max_txn_ops;

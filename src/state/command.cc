@@ -1,5 +1,7 @@
 #include "src/state/command.h"
 
+#include <functional>
+
 #include "src/base/coding.h"
 
 namespace warden::state {
@@ -294,6 +296,13 @@ bool HasHeader(std::string_view encoded) {
 std::optional<uint64_t> PeekProposalId(std::string_view encoded) {
   if (!HasHeader(encoded)) return std::nullopt;
   return DecodeFixed64(encoded.data() + kProposalIdOffset);
+}
+
+uint64_t CommandFingerprint(std::string_view encoded) {
+  if (!HasHeader(encoded)) return std::hash<std::string_view>{}(encoded);
+  const uint64_t head = std::hash<std::string_view>{}(encoded.substr(0, kTimeOffset));
+  const uint64_t body = std::hash<std::string_view>{}(encoded.substr(kHeaderSize));
+  return head ^ (body * 0x9e3779b97f4a7c15ULL + 0x7f4a7c15ULL);
 }
 
 bool RestampLeaderTime(std::string* encoded, int64_t leader_time_ms) {

@@ -114,6 +114,10 @@ bool RestampLeaderTime(std::string* encoded, int64_t leader_time_ms);
 // The proposal id of an encoded command, without decoding the body; nullopt if
 // `encoded` does not start with a command header.
 std::optional<uint64_t> PeekProposalId(std::string_view encoded);
+// A hash of an encoded command without its leader time (which the leader
+// rewrites on a forward): the proposer recognizes its own entry by id and
+// fingerprint.
+uint64_t CommandFingerprint(std::string_view encoded);
 
 // One `compare` as above. Exposed so that other replicated formats that carry
 // etcd compares (the lock table's conditional acquires) share this encoding

@@ -58,7 +58,8 @@ class QueueTransport : public Transport {
 
 class Cluster {
  public:
-  explicit Cluster(int n, uint64_t snapshot_count = 10000, bool forward_proposals = true)
+  explicit Cluster(int n, uint64_t snapshot_count = 10000, bool forward_proposals = true,
+                   bool same_id_prefix = false)
       : transport_(&queue_) {
     std::vector<NodeId> voters;
     for (int i = 1; i <= n; ++i) voters.push_back(NodeId(i));
@@ -67,7 +68,9 @@ class Cluster {
       EXPECT_TRUE(log->mem.ApplySnapshot(raft::BootstrapSnapshot(voters)).ok());
       NodeConfig c;
       c.raft.id = NodeId(i);
-      c.raft.seed = 7;
+      // same_id_prefix: the seed cancels the member id out of the proposal
+      // id prefix, as the server's seed once did.
+      c.raft.seed = same_id_prefix ? 7 ^ static_cast<uint64_t>(i) : 7;
       c.snapshot_count = snapshot_count;
       c.lease_checkpoint_interval_ms = 1000;
       c.forward_proposals = forward_proposals;
@@ -200,6 +203,35 @@ TEST(NodeTest, DuplicatedForwardIsAppendedOnce) {
   // Two writes, two revisions: neither was applied a second time.
   EXPECT_EQ(leader->state().kv().current_revision(), 3);
   EXPECT_EQ(leader->state().kv().Get("k")->value, "w");
+}
+
+// Regression (chaos harness, net x register seed 1013 and partition x
+// sessions seed 1018): two members drew the same proposal ids, and a
+// follower answered its client with the result of the leader's entry of the
+// same id: a compare-and-set reported a success that never happened, and a
+// put was answered with a lease grant's result (the member aborted).
+TEST(NodeTest, AnotherMembersEntryWithTheSameProposalIdIsNotOurAnswer) {
+  Cluster c(3, 10000, true, /*same_id_prefix=*/true);
+  Node* leader = c.Leader();
+  ASSERT_NE(leader, nullptr);
+  Node* follower = leader == c.node(1) ? c.node(2) : c.node(1);
+  std::optional<state::ApplyResult> mine, theirs;
+  leader->Propose(Put("k", "leader"), [&](const state::ApplyResult& r) { theirs = r; });
+  follower->Propose(Put("k", "follower"), [&](const state::ApplyResult& r) { mine = r; });
+  for (int i = 0; i < 30 && !(mine && theirs); ++i) c.Tick();
+  ASSERT_TRUE(mine.has_value() && theirs.has_value());
+  ASSERT_TRUE(mine->status.ok()) << mine->status.ToString();
+  ASSERT_TRUE(theirs->status.ok()) << theirs->status.ToString();
+  ASSERT_EQ(mine->proposal_id, theirs->proposal_id) << "the test needs colliding ids";
+  // Each got the revision of its own write.
+  EXPECT_NE(mine->revision, theirs->revision);
+  state::RangeOptions o;
+  o.range.key = "k";
+  o.revision = mine->revision;
+  Result<state::RangeResult> at = follower->state().kv().Range(o);
+  ASSERT_TRUE(at.ok());
+  ASSERT_EQ(at->kvs.size(), 1u);
+  EXPECT_EQ(at->kvs[0].value, "follower");
 }
 
 TEST(NodeTest, FollowerRefusesProposalsWithNotLeaderWhenNotForwarding) {
