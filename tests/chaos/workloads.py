@@ -570,7 +570,25 @@ def _guard_refused(e):
     return e.code() == grpc.StatusCode.FAILED_PRECONDITION and "lock guard" in (e.details() or "")
 
 
-class LocksWorkload:
+class _JsonlGrpcClients:
+    """What the locks and sessions workloads share: a JSON-lines log of their
+    own records (self.log_f, under self.lock) and one gRPC channel per
+    member (self.channels)."""
+
+    def _log(self, rec):
+        with self.lock:
+            self.log_f.write(json.dumps(rec) + "\n")
+            self.log_f.flush()
+
+    def _channel(self, member):
+        with self.lock:
+            if member not in self.channels:
+                self.channels[member] = grpc.insecure_channel(self.ctx.client_target(member),
+                                                              options=channel_options())
+            return self.channels[member]
+
+
+class LocksWorkload(_JsonlGrpcClients):
     """Mutual exclusion and fencing through both lock APIs.
 
     `clients` threads contend on `locks` lock paths (chaos/lk/<i>); on each
@@ -614,18 +632,6 @@ class LocksWorkload:
         self.last_ack = 0.0
         self.log_path = os.path.join(ctx.run_dir, "locks.jsonl")
         self.log_f = open(self.log_path, "w")
-
-    def _log(self, rec):
-        with self.lock:
-            self.log_f.write(json.dumps(rec) + "\n")
-            self.log_f.flush()
-
-    def _channel(self, member):
-        with self.lock:
-            if member not in self.channels:
-                self.channels[member] = grpc.insecure_channel(self.ctx.client_target(member),
-                                                              options=channel_options())
-            return self.channels[member]
 
     def _count(self, outcome):
         with self.lock:
@@ -1044,7 +1050,7 @@ SESSION_EPS_S = 0.1  # clock resolution between this process and the leader (one
 POLL_MARGIN_NS = 1_500_000_000  # a poll round of every member's Status (0.2 s + 3 x 0.3 s timeouts), rounded up
 
 
-class SessionsWorkload:
+class SessionsWorkload(_JsonlGrpcClients):
     """Sessions (leases) and their ephemeral keys under faults.
 
     `clients` threads each loop: LeaseGrant with a TTL of 2-4 s, Put a key
@@ -1082,18 +1088,6 @@ class SessionsWorkload:
         self.last_ack = 0.0
         self.log_path = os.path.join(ctx.run_dir, "sessions.jsonl")
         self.log_f = open(self.log_path, "w")
-
-    def _log(self, rec):
-        with self.lock:
-            self.log_f.write(json.dumps(rec) + "\n")
-            self.log_f.flush()
-
-    def _channel(self, member):
-        with self.lock:
-            if member not in self.channels:
-                self.channels[member] = grpc.insecure_channel(self.ctx.client_target(member),
-                                                              options=channel_options())
-            return self.channels[member]
 
     def _finish(self, op, outcome, **kw):
         op["complete"] = time.monotonic_ns()
