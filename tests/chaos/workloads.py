@@ -54,6 +54,16 @@ def channel_options():
 Verdict = collections.namedtuple("Verdict", "outcome detail")
 
 
+def start_clients(workload, prefix):
+    """Starts workload._client(i, seed) for each of workload.clients in a
+    daemon thread named prefix-i, kept in workload.threads."""
+    for i in range(workload.clients):
+        t = threading.Thread(target=workload._client, args=(i, workload.rng.getrandbits(32)),
+                             name="%s-%d" % (prefix, i), daemon=True)
+        workload.threads.append(t)
+        t.start()
+
+
 class HistoryWriter:
     """Appends JSON lines; thread-safe; flushed per line so a crash keeps them."""
 
@@ -233,11 +243,7 @@ class RegisterWorkload:
                 self.stopping.wait(rng.random() * 0.01)
 
     def start(self):
-        for i in range(self.clients):
-            t = threading.Thread(target=self._client, args=(i, self.rng.getrandbits(32)),
-                                 name="client-%d" % i, daemon=True)
-            self.threads.append(t)
-            t.start()
+        start_clients(self, "client")
 
     def stop(self):
         self.stopping.set()
@@ -832,11 +838,7 @@ class LocksWorkload(_JsonlGrpcClients):
                 self.stopping.wait(rng.random() * 0.02)
 
     def start(self):
-        for i in range(self.clients):
-            t = threading.Thread(target=self._client, args=(i, self.rng.getrandbits(32)),
-                                 name="locker-%d" % i, daemon=True)
-            self.threads.append(t)
-            t.start()
+        start_clients(self, "locker")
 
     def last_ack_time(self):
         return self.last_ack
@@ -1226,11 +1228,7 @@ class SessionsWorkload(_JsonlGrpcClients):
             t = threading.Thread(target=target, name=name, daemon=True)
             self.monitors.append(t)
             t.start()
-        for i in range(self.clients):
-            t = threading.Thread(target=self._client, args=(i, self.rng.getrandbits(32)),
-                                 name="session-%d" % i, daemon=True)
-            self.threads.append(t)
-            t.start()
+        start_clients(self, "session")
 
     def last_ack_time(self):
         return self.last_ack
