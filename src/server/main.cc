@@ -299,7 +299,11 @@ int Run(int argc, char** argv) {
 
   PeerService peer_service(
       config.cluster_id, &directory,
-      [&host](raft::Message m) { host.Post([m = std::move(m)](node::Node& n) { n.Step(m); }); },
+      [&host](std::vector<raft::Message> batch) {
+        host.RunOrPost([batch = std::move(batch)](node::Node& n) {
+          for (const raft::Message& m : batch) n.Step(m);
+        });
+      },
       [&host](int64_t id, std::function<void(const Result<int64_t>&)> done) {
         host.Post([id, done = std::move(done)](node::Node& n) { n.KeepAlive(id, done); });
       },

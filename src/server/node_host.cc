@@ -1,5 +1,7 @@
 #include "src/server/node_host.h"
 
+#include <malloc.h>
+
 #include <chrono>
 
 namespace warden::server {
@@ -21,6 +23,13 @@ void LogStoreDurableLog::Persist(const std::optional<raft::Snapshot>& snapshot,
   done(s);
 }
 
+Status LogStoreDurableLog::CreateSnapshot(Index applied, const raft::ConfState& cs,
+                                          std::string data) {
+  Status s = store_->CreateSnapshot(applied, cs, std::move(data));
+  malloc_trim(0);
+  return s;
+}
+
 int64_t SteadyClock::NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -38,6 +47,7 @@ NodeHost::~NodeHost() { Stop(); }
 
 Status NodeHost::Start() {
   if (Status s = node_.Start(); !s.ok()) return s;
+  store_->ReleaseSnapshotData();  // restored: the copy on disk serves from now on
   thread_ = std::thread([this] { Loop(); });
   return Status::Ok();
 }
@@ -50,6 +60,8 @@ void NodeHost::Stop() {
   }
   cv_.notify_one();
   if (thread_.joinable()) thread_.join();
+  // A peer thread may still be running a batch: wait for it.
+  std::lock_guard<std::mutex> run(run_mu_);
 }
 
 void NodeHost::Post(std::function<void(node::Node&)> task) {
@@ -60,6 +72,41 @@ void NodeHost::Post(std::function<void(node::Node&)> task) {
   cv_.notify_one();
 }
 
+void NodeHost::RunOrPost(std::function<void(node::Node&)> task) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    tasks_.push_back(std::move(task));
+  }
+  std::unique_lock<std::mutex> run(run_mu_, std::try_to_lock);
+  if (!run.owns_lock()) {
+    // A batch is running (on the loop or another peer thread); the loop
+    // picks this task up when it is done.
+    cv_.notify_one();
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) return;
+  }
+  RunBatch();
+}
+
+void NodeHost::RunBatch() {
+  std::deque<std::function<void(node::Node&)>> batch;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    batch.swap(tasks_);
+  }
+  if (batch.empty()) return;
+  // Every task that queued up while the last batch ran (its fsync
+  // included) steps the node; their Ready is handled once, at the end, so
+  // proposals that arrived together share one fsync.
+  node_.BeginBatch();
+  for (auto& task : batch) task(node_);
+  node_.EndBatch();
+  if (after_batch_) after_batch_(node_);
+}
+
 void NodeHost::PostAfter(int64_t delay_ms, std::function<void(node::Node&)> task) {
   std::lock_guard<std::mutex> lock(mu_);
   timers_.emplace(clock_.NowMs() + delay_ms, std::move(task));
@@ -68,21 +115,14 @@ void NodeHost::PostAfter(int64_t delay_ms, std::function<void(node::Node&)> task
 void NodeHost::Loop() {
   using Clock = std::chrono::steady_clock;
   auto next_tick = Clock::now() + std::chrono::milliseconds(tick_ms_);
-  std::deque<std::function<void(node::Node&)>> batch;
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait_until(lock, next_tick, [this] { return stop_ || !tasks_.empty(); });
       if (stop_) return;
-      batch.swap(tasks_);
     }
-    // Every task that queued up while the last batch ran (its fsync
-    // included) steps the node; their Ready is handled once, at the end, so
-    // proposals that arrived together share one fsync.
-    node_.BeginBatch();
-    for (auto& task : batch) task(node_);
-    node_.EndBatch();
-    batch.clear();
+    std::lock_guard<std::mutex> run(run_mu_);
+    RunBatch();
     if (Clock::now() >= next_tick) {
       std::vector<std::function<void(node::Node&)>> due;
       {
@@ -97,8 +137,8 @@ void NodeHost::Loop() {
       node_.Tick();
       next_tick += std::chrono::milliseconds(tick_ms_);
       if (next_tick < Clock::now()) next_tick = Clock::now() + std::chrono::milliseconds(tick_ms_);
+      if (after_batch_) after_batch_(node_);
     }
-    if (after_batch_) after_batch_(node_);
   }
 }
 

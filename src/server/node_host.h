@@ -3,7 +3,12 @@
 // completions — is posted to the loop as a task, so the node needs no lock.
 // Tasks run in the order posted; ticks come every heartbeat interval.
 //
-// Thread safety: Post may be called from any thread.
+// One exception saves a thread wake-up per hop on the commit path: a peer's
+// receive thread runs its messages itself when the loop is idle (RunOrPost).
+// Tasks still run one batch at a time (run_mu_), so the node sees one thread
+// at a time; only which thread that is varies.
+//
+// Thread safety: Post and RunOrPost may be called from any thread.
 #pragma once
 
 #include <chrono>
@@ -29,9 +34,10 @@ class LogStoreDurableLog final : public node::ViewedDurableLog {
                const std::vector<raft::Entry>& entries,
                const std::optional<raft::HardState>& hard_state, bool sync,
                std::function<void(const Status&)> done) override;
-  Status CreateSnapshot(Index applied, const raft::ConfState& cs, std::string data) override {
-    return store_->CreateSnapshot(applied, cs, std::move(data));
-  }
+  // After the snapshot the log below it is compacted: the memory of those
+  // entries (and of the image) goes back to the system, which glibc's heap
+  // would otherwise keep, fragmented among the live state.
+  Status CreateSnapshot(Index applied, const raft::ConfState& cs, std::string data) override;
   // Planted bug for the chaos harness: acknowledge before fsync. A real
   // fdatasync then happens only at the first persist at least
   // kLazySyncIntervalMs after the previous one (a lazy write-back), so the
@@ -62,6 +68,11 @@ class NodeHost {
   Status Start();
   void Stop();
   void Post(std::function<void(node::Node&)> task);
+  // Posts `task` and, if no batch is running, runs the queued tasks on the
+  // calling thread at once (their Ready and fsync included) instead of waking
+  // the loop. REQUIRES: the caller holds no lock a task may take (a peer
+  // stream's receive thread).
+  void RunOrPost(std::function<void(node::Node&)> task);
   // Runs `task` on the node loop after `delay_ms` (at the next tick at the
   // earliest): for waiting on a condition without blocking the loop.
   void PostAfter(int64_t delay_ms, std::function<void(node::Node&)> task);
@@ -72,6 +83,8 @@ class NodeHost {
 
  private:
   void Loop();
+  // Runs the queued tasks as one batch. REQUIRES: run_mu_ held.
+  void RunBatch();
 
   std::unique_ptr<storage::LogStore> store_;
   LogStoreDurableLog log_;
@@ -80,6 +93,7 @@ class NodeHost {
   int64_t tick_ms_;
   std::function<void(node::Node&)> after_batch_;
 
+  std::mutex run_mu_;  // held while a batch or a tick runs; taken before mu_
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::function<void(node::Node&)>> tasks_;               // guarded by mu_

@@ -330,10 +330,13 @@ grpc::Status PeerService::Stream(
                         PeerInfo{m.name(), {m.client_urls().begin(), m.client_urls().end()}});
     }
     from = NodeId(batch.from());
+    std::vector<raft::Message> messages;
+    messages.reserve(batch.messages_size());
     for (const raftpb::Message& pm : batch.messages()) {
       Result<raft::Message> m = FromProto(pm);
-      if (m.ok()) deliver_(std::move(m).value());
+      if (m.ok()) messages.push_back(std::move(m).value());
     }
+    if (!messages.empty()) deliver_(std::move(messages));
   }
   if (from != kNoNode && lost_) lost_(from);
   return grpc::Status::OK;
@@ -364,7 +367,9 @@ grpc::Status PeerService::SendSnapshot(grpc::ServerContext*,
     return grpc::Status::OK;
   }
   m->snapshot = std::make_shared<const raft::Snapshot>(std::move(snap).value());
-  deliver_(std::move(m).value());
+  std::vector<raft::Message> messages;
+  messages.push_back(std::move(m).value());
+  deliver_(std::move(messages));
   ack->set_ok(true);
   return grpc::Status::OK;
 }

@@ -7,8 +7,9 @@
 // batch also carries this member's client URLs, so members learn where to
 // forward client requests.
 //
-// PeerService receives batches and snapshots and posts each message to the
-// node loop.
+// PeerService receives batches and snapshots and hands each batch's messages
+// to the node at once (main runs them on the receiving thread when the node
+// loop is idle: NodeHost::RunOrPost).
 //
 // Thread safety: all public methods may be called from any thread.
 #pragma once
@@ -93,7 +94,8 @@ class PeerTransport final : public node::Transport {
 class PeerService final
     : public raftpb::Peer::WithCallbackMethod_RenewLease<raftpb::Peer::Service> {
  public:
-  using Deliver = std::function<void(raft::Message)>;
+  // The messages of one received batch, in order.
+  using Deliver = std::function<void(std::vector<raft::Message>)>;
   // Renews a lease on this member (the leader) and calls back with its TTL.
   using Renew = std::function<void(int64_t id, std::function<void(const Result<int64_t>&)>)>;
   // Called when a peer's stream to us ends (its process died, or it
