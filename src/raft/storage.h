@@ -56,6 +56,10 @@ class MemoryStorage final : public Storage {
   Status CreateSnapshot(Index i, const ConfState& cs, std::string data);
   // Drops entries up to and including i. REQUIRES: i <= LastIndex().
   Status Compact(Index i);
+  // Frees the snapshot's image (its metadata stays): for a store that keeps
+  // the image on disk and reads it back when asked (storage::LogStore).
+  void DropSnapshotData() { std::string().swap(snapshot_.data); }
+  const SnapshotMetadata& snapshot_metadata() const { return snapshot_.metadata; }
 
  private:
   HardState hard_state_;

@@ -104,7 +104,7 @@ Status LogStore::Save(const std::optional<raft::Snapshot>& snapshot,
   if (snapshot) {
     // Refuse before writing anything: an installed marker for an older
     // snapshot would discard newer entries at the next recovery.
-    if (snapshot->metadata.index < mem_.GetSnapshot()->metadata.index) {
+    if (snapshot->metadata.index < mem_.snapshot_metadata().index) {
       return Status::FailedPrecondition("snapshot is older than the current one");
     }
     if (Status s = snaps_.Save(*snapshot); !s.ok()) return s;
@@ -113,6 +113,7 @@ Status LogStore::Save(const std::optional<raft::Snapshot>& snapshot,
       return s;
     }
     if (Status s = mem_.ApplySnapshot(*snapshot); !s.ok()) return s;
+    mem_.DropSnapshotData();
   }
   if (!entries.empty()) {
     if (Status s = wal_->AppendEntries(entries); !s.ok()) return s;
@@ -126,12 +127,27 @@ Status LogStore::Save(const std::optional<raft::Snapshot>& snapshot,
   return Status::Ok();
 }
 
+Result<raft::Snapshot> LogStore::GetSnapshot() const {
+  Result<raft::Snapshot> snap = mem_.GetSnapshot();
+  if (!snap.ok() || snap->IsEmpty() || !snap->data.empty()) return snap;
+  // The image is on disk only (an empty state machine's image is never empty:
+  // it carries at least its format header, so this is not a real empty one).
+  Result<raft::Snapshot> loaded =
+      snaps_.Load(SnapshotFileName(snap->metadata.term, snap->metadata.index));
+  if (!loaded.ok()) {
+    return Status(ErrorCode::kSnapshotTemporarilyUnavailable,
+                  "cannot read the snapshot back: " + loaded.status().ToString());
+  }
+  return loaded;
+}
+
 Status LogStore::CreateSnapshot(Index applied, const raft::ConfState& conf_state,
                                 std::string data) {
   if (!wal_->failure().ok()) return wal_->failure();
   if (Status s = mem_.CreateSnapshot(applied, conf_state, std::move(data)); !s.ok()) return s;
   Result<raft::Snapshot> snap = mem_.GetSnapshot();
   if (Status s = snaps_.Save(*snap); !s.ok()) return s;
+  mem_.DropSnapshotData();
   if (Status s = wal_->AppendSnapshot({applied, snap->metadata.term, false}); !s.ok()) return s;
   if (Status s = wal_->Sync(); !s.ok()) return s;
   if (applied > Index(options_.keep_entries_after_snapshot)) {

@@ -1,7 +1,9 @@
 // LogStore: the durable Raft log of one member, under <data-dir>/{wal,snap}.
 // It implements raft::Storage for the core and keeps every entry since the
 // last compaction in memory (as etcd's raft storage does), so replication
-// never reads the disk; the disk is read once, at Open.
+// never reads the disk; the disk is read once, at Open. The newest snapshot's
+// image is not kept in memory once it is on disk (it is as large as the
+// state): GetSnapshot reads it back for the rare follower that needs it.
 //
 // Open loads the newest valid snapshot that the WAL still covers. A damaged
 // snapshot is reported in recovery_notes() and an older one used if the log
@@ -47,7 +49,7 @@ class LogStore final : public raft::Storage {
   Result<Term> TermAt(Index i) const override { return mem_.TermAt(i); }
   Index FirstIndex() const override { return mem_.FirstIndex(); }
   Index LastIndex() const override { return mem_.LastIndex(); }
-  Result<raft::Snapshot> GetSnapshot() const override { return mem_.GetSnapshot(); }
+  Result<raft::Snapshot> GetSnapshot() const override;
 
   // Persists the durable part of one Ready, in the order RawNode requires:
   // an installed snapshot, then entries, then hard state; then, if `sync`,
@@ -59,6 +61,10 @@ class LogStore final : public raft::Storage {
   // Records the state machine's image at `applied` (local compaction), prunes
   // old snapshots and releases the WAL segments no retained snapshot needs.
   Status CreateSnapshot(Index applied, const raft::ConfState& conf_state, std::string data);
+
+  // Frees the image of the snapshot Open loaded, once the state machine has
+  // restored it (until then GetSnapshot returns it without reading the disk).
+  void ReleaseSnapshotData() { mem_.DropSnapshotData(); }
 
   const raft::HardState& hard_state() const { return mem_.hard_state(); }
   const std::vector<std::string>& recovery_notes() const { return notes_; }

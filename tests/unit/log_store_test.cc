@@ -114,6 +114,36 @@ TEST_F(LogStoreTest, ReopenKeepsHardStateEntriesAndSnapshot) {
   EXPECT_TRUE(store->recovery_notes().empty());
 }
 
+// The image is as large as the state: once on disk it is read back from
+// there, not kept in memory (a created, an installed and a reopened one).
+TEST_F(LogStoreTest, SnapshotImagesAreReadBackFromDiskNotKeptInMemory) {
+  auto store = OpenOk();
+  Fill(store.get(), 2, 1, 50);
+  ASSERT_TRUE(store->CreateSnapshot(Index(30), kConf, "image at 30").ok());
+  Result<raft::Snapshot> snap = store->GetSnapshot();
+  ASSERT_TRUE(snap.ok()) << snap.status().ToString();
+  EXPECT_EQ(snap->metadata.index, Index(30));
+  EXPECT_EQ(snap->data, "image at 30");
+  std::filesystem::remove(SnapPath(2, 30));
+  snap = store->GetSnapshot();
+  ASSERT_FALSE(snap.ok());
+  EXPECT_EQ(snap.status().code(), ErrorCode::kSnapshotTemporarilyUnavailable);
+
+  ASSERT_TRUE(store->Save(MakeSnapshot(80, 3, "installed at 80"), {}, std::nullopt, true).ok());
+  EXPECT_EQ(store->GetSnapshot()->data, "installed at 80");
+  store.reset();
+
+  // Reopened: the loaded image is served from memory until released.
+  store = OpenOk();
+  ASSERT_NE(store, nullptr);
+  std::filesystem::rename(SnapPath(3, 80), SnapPath(3, 80) + ".moved");
+  EXPECT_EQ(store->GetSnapshot()->data, "installed at 80");
+  store->ReleaseSnapshotData();
+  EXPECT_FALSE(store->GetSnapshot().ok());
+  std::filesystem::rename(SnapPath(3, 80) + ".moved", SnapPath(3, 80));
+  EXPECT_EQ(store->GetSnapshot()->data, "installed at 80");
+}
+
 TEST_F(LogStoreTest, UnsyncedSaveIsStillReadAfterAnOrderlyReopen) {
   {
     auto store = OpenOk();
