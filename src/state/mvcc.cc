@@ -271,26 +271,37 @@ uint32_t MvccStore::HashAt(int64_t revision) const {
 //     main:u64 | sub:u64 | create:u64 | version:u64 | lease:u64 | tombstone:u8 | value:bytes
 // The change log is rebuilt from the versions (sorted by revision).
 std::string MvccStore::Serialize() const {
-  WARDEN_CHECK_MSG(!writing_, "snapshot during a write transaction");
   std::string out;
-  PutFixed8(&out, 1);
-  PutFixed64(&out, static_cast<uint64_t>(current_revision_));
-  PutFixed64(&out, static_cast<uint64_t>(compact_revision_));
-  PutFixed32(&out, static_cast<uint32_t>(keys_.size()));
+  SerializeTo(&out);
+  return out;
+}
+
+void MvccStore::SerializeTo(std::string* out) const {
+  WARDEN_CHECK_MSG(!writing_, "snapshot during a write transaction");
+  constexpr size_t kVersionFixed = 5 * 8 + 1 + 4;  // five u64, the tombstone, the value length
+  size_t size = 1 + 8 + 8 + 4;
   for (const auto& [key, versions] : keys_) {
-    PutBytes(&out, key);
-    PutFixed32(&out, static_cast<uint32_t>(versions.size()));
+    size += 4 + key.size() + 4;
+    for (const Version& v : versions) size += kVersionFixed + v.value.size();
+  }
+  out->reserve(out->size() + size);
+  PutFixed8(out, 1);
+  PutFixed64(out, static_cast<uint64_t>(current_revision_));
+  PutFixed64(out, static_cast<uint64_t>(compact_revision_));
+  PutFixed32(out, static_cast<uint32_t>(keys_.size()));
+  for (const auto& [key, versions] : keys_) {
+    PutBytes(out, key);
+    PutFixed32(out, static_cast<uint32_t>(versions.size()));
     for (const Version& v : versions) {
-      PutFixed64(&out, static_cast<uint64_t>(v.main));
-      PutFixed64(&out, static_cast<uint64_t>(v.sub));
-      PutFixed64(&out, static_cast<uint64_t>(v.create));
-      PutFixed64(&out, static_cast<uint64_t>(v.version));
-      PutFixed64(&out, static_cast<uint64_t>(v.lease));
-      PutFixed8(&out, v.tombstone ? 1 : 0);
-      PutBytes(&out, v.value);
+      PutFixed64(out, static_cast<uint64_t>(v.main));
+      PutFixed64(out, static_cast<uint64_t>(v.sub));
+      PutFixed64(out, static_cast<uint64_t>(v.create));
+      PutFixed64(out, static_cast<uint64_t>(v.version));
+      PutFixed64(out, static_cast<uint64_t>(v.lease));
+      PutFixed8(out, v.tombstone ? 1 : 0);
+      PutBytes(out, v.value);
     }
   }
-  return out;
 }
 
 Result<MvccStore> MvccStore::Deserialize(std::string_view data) {

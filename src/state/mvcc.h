@@ -127,6 +127,9 @@ class MvccStore {
 
   // Snapshot image (all retained versions, the revisions) and restore.
   std::string Serialize() const;
+  // Appends the same image to *out, having reserved its exact size first (a
+  // snapshot of a million keys is built without reallocating).
+  void SerializeTo(std::string* out) const;
   static Result<MvccStore> Deserialize(std::string_view data);
 
  private:

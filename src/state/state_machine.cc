@@ -122,7 +122,12 @@ std::string StateMachine::Serialize() const {
   std::string out;
   PutFixed8(&out, 3);
   PutFixed64(&out, applied_.value());
-  PutBytes(&out, kv_.Serialize());
+  // The key space, length-prefixed as PutBytes does, built in place.
+  const size_t length_at = out.size();
+  PutFixed32(&out, 0);
+  kv_.SerializeTo(&out);
+  const uint32_t kv_size = static_cast<uint32_t>(out.size() - length_at - 4);
+  for (int i = 0; i < 4; ++i) out[length_at + i] = static_cast<char>(kv_size >> (8 * i));
   PutBytes(&out, leases_.Serialize());
   PutBytes(&out, members_.Serialize());
   PutBytes(&out, locks_.Serialize());
