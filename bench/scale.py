@@ -92,11 +92,19 @@ def raise_file_limit():
     return resource.getrlimit(resource.RLIMIT_NOFILE)
 
 
-def run_sampled(c, args, json_path, timeout, log_path):
+def run_sampled(c, args, json_path, timeout, log_path, idle=None):
     """Runs warden-bench while sampling every member's RSS (and the load
     generator's) every 0.5 s. Returns (rc, json, peak RSS by member, peak RSS
-    of warden-bench), all in KiB."""
+    of warden-bench), all in KiB. With `idle` (a dict), warden-bench is told to
+    wait 3 s after its setup before any load (--idle) and `idle` receives
+    every member's RSS 1.5 s into that wait: what was set up, at rest."""
     cmd = [lib.BENCH_BIN] + [str(a) for a in args] + ["--json", json_path]
+    ready_file = None
+    if idle is not None:
+        ready_file = json_path + ".ready"
+        if os.path.exists(ready_file):
+            os.unlink(ready_file)
+        cmd += ["--idle", "3", "--ready-file", ready_file]
     peak = {m.name: 0 for m in c.running_members()}
     peak_client = 0
     with open(log_path, "ab") as out:
@@ -109,6 +117,9 @@ def run_sampled(c, args, json_path, timeout, log_path):
                 if kib:
                     peak[name] = max(peak.get(name, 0), kib)
             peak_client = max(peak_client, lib.rss_kib(p.pid) or 0)
+            if ready_file and not idle and os.path.exists(ready_file):
+                time.sleep(1.5)
+                idle.update(lib.cluster_rss(c))
             if p.poll() is not None or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
@@ -217,7 +228,9 @@ def item_watches(system, out_dir, rows):
                 "--watch-streams", streams, "--conns", "4", "--clients", "1", "--rate", "2",
                 "--warmup", "2", "--duration", "10", "--setup-timeout", "300", "--label", system]
         lib.log("  watches: %d over %d streams" % (WATCHES, streams))
-        rc, j, peak, peak_client = run_sampled(c, args, path, 400, os.path.join(out_dir, "bench.log"))
+        idle = {}
+        rc, j, peak, peak_client = run_sampled(c, args, path, 400, os.path.join(out_dir, "bench.log"),
+                                               idle=idle)
         after = lib.cluster_rss(c)
         if j is None:
             rows.append((system, "watches", "FAILED (rc=%s)" % rc))
@@ -226,12 +239,14 @@ def item_watches(system, out_dir, rows):
         puts = j["counters"].get("puts", 0)
         rows.append((system, "watches", "%d watches ready in %.1f s%s; %d puts → %d notifications "
                      "(%.0f/s), latency p50 %.1f ms, p99 %.1f ms, max %.1f ms, errors %d; RSS before→peak→"
-                     "after: %s; RSS per watch (all members): %.0f bytes; warden-bench peak %.0f MiB" % (
+                     "after: %s; RSS per watch (all members) idle (watches set up, no event yet): %s bytes, "
+                     "peak (while notifying): %.0f bytes; warden-bench peak %.0f MiB" % (
                          WATCHES, j["setup_s"],
                          " (SETUP TIMED OUT)" if j["setup_timed_out"] else "", puts, j["ops"],
                          j["ops_per_s"], lat["p50"], lat["p99"], lat["max"], j["errors_total"],
-                         rss_line(before, peak, after), total_delta(before, peak) * 1024.0 / WATCHES,
-                         mib(peak_client))
+                         rss_line(before, peak, after),
+                         ("%.0f" % (total_delta(before, idle) * 1024.0 / WATCHES)) if idle else "not sampled",
+                         total_delta(before, peak) * 1024.0 / WATCHES, mib(peak_client))
                      + "; CPU in the 10 s window: members %.1f s, warden-bench %.1f s" % (
                          j["cpu_s"]["pids_total"], j["cpu_s"]["self"])))
         lib.log("    " + rows[-1][2])

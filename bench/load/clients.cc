@@ -52,7 +52,7 @@ Workbench::Workbench(const Options& o, Workload w)
   std::mt19937_64 rng(42);
   value_.resize(static_cast<size_t>(o.value_size));
   for (char& c : value_) c = static_cast<char>('a' + rng() % 26);
-  const double run_s = o.warmup_s + o.duration_s + o.linger_s + o.drain_timeout_s + 30;
+  const double run_s = o.idle_s + o.warmup_s + o.duration_s + o.linger_s + o.drain_timeout_s + 30;
   if (o.lease_ttl_s > 0) {
     lease_ttl_s_ = o.lease_ttl_s;
   } else if (w == Workload::kSessionChurn) {

@@ -440,7 +440,7 @@ class LockNativeClient final : public LockClientBase {
     // A wait in the queue has no deadline; Stop() cancels it.
     const Options& o = wb_->options();
     const double wait_s =
-        o.warmup_s + o.duration_s + o.linger_s + o.drain_timeout_s + o.rpc_timeout_s;
+        o.idle_s + o.warmup_s + o.duration_s + o.linger_s + o.drain_timeout_s + o.rpc_timeout_s;
     pending_ = shard_->Call(
         conn_->native.get(), &warden::v1::Locks::Stub::PrepareAsyncAcquire, req,
         [this](UnaryCall<warden::v1::LockResponse>& c) {

@@ -11,6 +11,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <thread>
 
 #include "absl/synchronization/mutex.h"
@@ -159,6 +160,12 @@ void RunPhase(const Options& o, Workload w, const std::vector<std::unique_ptr<Co
   r->clients_ready = run.clients_ready.load();
   r->setup_s = static_cast<double>(NowNs() - setup_start) / 1e9;
   if (r->clients_ready < total) r->setup_timed_out = true;
+  if (!o.ready_file.empty()) std::ofstream(o.ready_file) << r->clients_ready << "\n";
+  // --idle: everything set up, nothing sent (the caller samples idle memory).
+  const int64_t idle_end = NowNs() + static_cast<int64_t>(o.idle_s * 1e9);
+  while (!r->setup_timed_out && NowNs() < idle_end && run.clients_finished.load() < total) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
 
   if (!r->setup_timed_out && run.clients_finished.load() < total) {
     const int64_t t0 = NowNs();

@@ -72,6 +72,7 @@ std::string Validate(const Options& o) {
   if (o.locks_per_session < 1) return "--locks-per-session must be at least 1";
   if (o.keepalive_ms < 0) return "--keepalive-ms must not be negative";
   if (o.linger_s < 0 || o.linger_s > 600) return "--linger must be 0..600 seconds";
+  if (o.idle_s < 0 || o.idle_s > 600) return "--idle must be 0..600 seconds";
   if ((o.workload == Workload::kLocksHold || o.workload == Workload::kSessions) &&
       o.EffectiveSessions() < o.clients)
     return "--sessions must be at least --clients (each client keeps its share alive)";
@@ -150,6 +151,12 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* out) {
   app.add_option("--linger", o.linger_s,
                  "seconds to keep running (locks held, leases alive) after the window")
       ->capture_default_str();
+  app.add_option("--idle", o.idle_s,
+                 "seconds to wait after setup before the load starts (what was set up, e.g. "
+                 "watches, stays idle meanwhile)")
+      ->capture_default_str();
+  app.add_option("--ready-file", o.ready_file,
+                 "create this file once setup is done (a caller samples memory after it)");
   app.add_option("--watchers", o.watchers, "watch: number of watches")->capture_default_str();
   app.add_option("--watch-streams", o.watch_streams,
                  "watch: Watch streams carrying them (0: min(W,64))")

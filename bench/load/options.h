@@ -54,6 +54,8 @@ struct Options {
   int locks_per_session = 10;  // locks-hold: distinct locks each session acquires
   double keepalive_ms = 0;     // locks-hold, sessions: per-lease interval (0: TTL / 3)
   double linger_s = 0;         // after the window, keep running (holding) this long
+  double idle_s = 0;           // after setup, wait this long before any load (watches idle)
+  std::string ready_file;      // created once setup is done (for a caller sampling memory)
   int watchers = 100;
   int watch_streams = 0;  // 0: min(watchers, 64)
   bool watch_prefix = false;
