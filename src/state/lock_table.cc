@@ -34,7 +34,9 @@ size_t HolderIndex(const std::vector<LockHolder>& holders, const LockOwner& owne
   return kNone;
 }
 
-size_t WaiterIndex(const std::vector<LockWaiter>& waiters, const LockOwner& owner) {
+using Waiters = std::deque<LockWaiter>;
+
+size_t WaiterIndex(const Waiters& waiters, const LockOwner& owner) {
   for (size_t i = 0; i < waiters.size(); ++i) {
     if (waiters[i].request.owner == owner) return i;
   }
@@ -53,8 +55,16 @@ int64_t EffectivePriority(const LockWaiter& w, int64_t now_ms) {
   return int64_t{w.request.priority} + aging;
 }
 
+// Whether waiter a is granted before waiter b at now_ms (a total order:
+// the higher effective priority first, then the earlier arrival).
+bool GrantedBefore(int64_t effective_a, const LockWaiter& a, int64_t effective_b,
+                   const LockWaiter& b) {
+  if (effective_a != effective_b) return effective_a > effective_b;
+  return a.seq < b.seq;
+}
+
 // Indexes into `waiters` in the order they would be granted at now_ms.
-std::vector<size_t> GrantOrder(const std::vector<LockWaiter>& waiters, int64_t now_ms) {
+std::vector<size_t> GrantOrder(const Waiters& waiters, int64_t now_ms) {
   std::vector<int64_t> effective(waiters.size());
   std::vector<size_t> order(waiters.size());
   for (size_t i = 0; i < waiters.size(); ++i) {
@@ -62,10 +72,52 @@ std::vector<size_t> GrantOrder(const std::vector<LockWaiter>& waiters, int64_t n
     order[i] = i;
   }
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    if (effective[a] != effective[b]) return effective[a] > effective[b];
-    return waiters[a].seq < waiters[b].seq;
+    return GrantedBefore(effective[a], waiters[a], effective[b], waiters[b]);
   });
   return order;
+}
+
+// GrantOrder one at a time, for a pass that usually stops after the first
+// few: O(n) to start and O(log n) per Next, where sorting a queue of
+// thousands at every release cost more than the rest of the release. The
+// order is fixed when it starts; it names waiters by seq, since indexes
+// shift (and references go stale) as waiters leave.
+class GrantSequence {
+ public:
+  GrantSequence(const Waiters& waiters, int64_t now_ms) {
+    heap_.reserve(waiters.size());
+    for (const LockWaiter& w : waiters) heap_.emplace_back(EffectivePriority(w, now_ms), w.seq);
+    std::make_heap(heap_.begin(), heap_.end(), Later);
+  }
+  bool empty() const { return heap_.empty(); }
+  uint64_t Next() {
+    std::pop_heap(heap_.begin(), heap_.end(), Later);
+    const uint64_t seq = heap_.back().second;
+    heap_.pop_back();
+    return seq;
+  }
+
+ private:
+  using Item = std::pair<int64_t, uint64_t>;  // effective priority, seq
+  // The heap's "less": the first to be granted is the greatest.
+  static bool Later(const Item& a, const Item& b) {
+    if (a.first != b.first) return a.first < b.first;
+    return a.second > b.second;
+  }
+  std::vector<Item> heap_;
+};
+
+// Whether waiters[self] is the last in GrantOrder (nobody waits behind it),
+// in one pass.
+bool LastInGrantOrder(const Waiters& waiters, size_t self, int64_t now_ms) {
+  const int64_t mine = EffectivePriority(waiters[self], now_ms);
+  for (size_t i = 0; i < waiters.size(); ++i) {
+    if (i == self) continue;
+    if (!GrantedBefore(EffectivePriority(waiters[i], now_ms), waiters[i], mine, waiters[self])) {
+      return false;
+    }
+  }
+  return true;
 }
 
 // now_ms + ttl_ms for a hold expiry: saturating, and never 0, which means
@@ -164,7 +216,8 @@ LockAnswer LockTable::AcquireOnce(const AcquireRequest& req, int64_t now_ms,
       a.hold_count = holder.hold_count;
       return a;
     }
-    if (size_t w = WaiterIndex(lock.waiters, req.owner); w != kNone) {
+    if (size_t w = IsWaiting(req.owner, req.path) ? WaiterIndex(lock.waiters, req.owner) : kNone;
+        w != kNone) {
       // The same request again (its remembered answer was dropped): still
       // queued. Any other request of the owner on this path is a mistake.
       if (req.request_id != 0 && lock.waiters[w].request.request_id == req.request_id) {
@@ -515,10 +568,12 @@ void LockTable::Settle(const std::string& path, int64_t now_ms, const ConditionC
   if (it == locks_.end()) return;
   Lock& lock = it->second;
   // The order is fixed for the whole pass: removing a waiter does not change
-  // how the others compare. Waiters are named by seq, since indexes shift.
-  std::vector<uint64_t> seqs;
-  for (size_t i : GrantOrder(lock.waiters, now_ms)) seqs.push_back(lock.waiters[i].seq);
-  for (uint64_t seq : seqs) {
+  // how the others compare. In arrival order every step removes the waiter
+  // it looks at or ends the pass, so the next one is always the head.
+  std::optional<GrantSequence> order;
+  if (!lock.arrival_order) order.emplace(lock.waiters, now_ms);
+  while (order ? !order->empty() : !lock.waiters.empty()) {
+    const uint64_t seq = order ? order->Next() : lock.waiters.front().seq;
     auto w = std::lower_bound(lock.waiters.begin(), lock.waiters.end(), seq,
                               [](const LockWaiter& x, uint64_t s) { return x.seq < s; });
     WARDEN_CHECK(w != lock.waiters.end() && w->seq == seq);
@@ -599,6 +654,13 @@ void LockTable::AddWaiter(const std::string& path, Lock* lock, LockWaiter waiter
   const AcquireRequest& req = waiter.request;
   waits_by_owner_[req.owner].insert(path);
   if (req.wait_deadline_ms > 0) due_.insert(Due{req.wait_deadline_ms, false, path, req.owner});
+  if (lock->waiters.empty()) {
+    lock->arrival_order = true;
+  } else {
+    const LockWaiter& last = lock->waiters.back();
+    lock->arrival_order = lock->arrival_order && last.request.priority == req.priority &&
+                          last.enqueued_ms <= waiter.enqueued_ms;
+  }
   lock->waiters.push_back(std::move(waiter));
 }
 
@@ -647,6 +709,11 @@ void LockTable::Finish(const LockAnswer& answer, LockEffects* effects) {
 // the end of one queue; for them this saves the search, whose cost grows
 // with the square of a long queue (every waiter ahead is visited and each
 // visit orders its queue).
+bool LockTable::IsWaiting(const LockOwner& owner, const std::string& path) const {
+  auto it = waits_by_owner_.find(owner);
+  return it != waits_by_owner_.end() && it->second.count(path) != 0;
+}
+
 bool LockTable::BlocksAnyone(const LockOwner& owner, int64_t now_ms) const {
   if (auto holds = holds_by_owner_.find(owner); holds != holds_by_owner_.end()) {
     for (const std::string& path : holds->second) {
@@ -656,8 +723,12 @@ bool LockTable::BlocksAnyone(const LockOwner& owner, int64_t now_ms) const {
   if (auto waits = waits_by_owner_.find(owner); waits != waits_by_owner_.end()) {
     for (const std::string& path : waits->second) {
       const Lock& lock = locks_.at(path);
-      const std::vector<size_t> order = GrantOrder(lock.waiters, now_ms);
-      if (order.empty() || order.back() != WaiterIndex(lock.waiters, owner)) return true;
+      if (lock.arrival_order) {
+        if (lock.waiters.empty() || !(lock.waiters.back().request.owner == owner)) return true;
+        continue;
+      }
+      const size_t self = WaiterIndex(lock.waiters, owner);
+      if (self == kNone || !LastInGrantOrder(lock.waiters, self, now_ms)) return true;
     }
   }
   return false;
@@ -676,6 +747,19 @@ std::optional<std::string> LockTable::FindCycle(const LockOwner& start, int64_t 
     return Describe(from) + " waits for " + path + (held ? " held by " : " queued behind ") +
            Describe(to);
   };
+  // Each lock's grant order, computed once per search. A waiter is blocked
+  // by the conflicting waiters ahead of it; the prefix of the order already
+  // scanned for an exclusive (all ahead) or a shared visitor (the exclusive
+  // ones ahead) holds nobody new, and not `start` (the search would have
+  // ended), so each lock's queue is scanned once per search, not once per
+  // waiter visited.
+  struct Queue {
+    std::vector<size_t> order;     // indexes into waiters, in grant order
+    std::vector<size_t> position;  // of each waiter index in `order`
+    size_t scanned_all = 0;        // order[0, scanned_all) scanned for any mode
+    size_t scanned_exclusive = 0;  // order[0, scanned_exclusive) for exclusive ones
+  };
+  std::map<std::string_view, Queue> queues;
   std::map<LockOwner, Edge> reached_by;
   std::set<LockOwner> seen{start};
   std::deque<LockOwner> frontier{start};
@@ -693,12 +777,20 @@ std::optional<std::string> LockTable::FindCycle(const LockOwner& start, int64_t 
       for (const LockHolder& h : lock.holders) {
         if (Conflict(mode, h.mode)) blockers.emplace_back(&h.owner, true);
       }
-      for (size_t i : GrantOrder(lock.waiters, now_ms)) {
-        if (i == self) break;
-        if (Conflict(mode, lock.waiters[i].request.mode)) {
-          blockers.emplace_back(&lock.waiters[i].request.owner, false);
-        }
+      Queue& q = queues[path];
+      if (q.order.empty()) {
+        q.order = GrantOrder(lock.waiters, now_ms);
+        q.position.resize(q.order.size());
+        for (size_t k = 0; k < q.order.size(); ++k) q.position[q.order[k]] = k;
       }
+      const size_t ahead = q.position[self];
+      size_t& scanned = mode == LockMode::kExclusive ? q.scanned_all : q.scanned_exclusive;
+      for (size_t k = scanned; k < ahead; ++k) {
+        const LockWaiter& w = lock.waiters[q.order[k]];
+        if (Conflict(mode, w.request.mode)) blockers.emplace_back(&w.request.owner, false);
+      }
+      scanned = std::max(scanned, ahead);
+      if (mode == LockMode::kExclusive) q.scanned_exclusive = std::max(q.scanned_exclusive, ahead);
       for (const auto& [to, held] : blockers) {
         if (*to == start) {
           std::vector<std::string> steps{text(from, path, held, start)};

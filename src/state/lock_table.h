@@ -262,7 +262,14 @@ class LockTable {
  private:
   struct Lock {
     std::vector<LockHolder> holders;  // in grant order
-    std::vector<LockWaiter> waiters;  // in arrival order (ascending seq)
+    // In arrival order (ascending seq). A deque: the head, the usual grant,
+    // leaves without moving a long queue.
+    std::deque<LockWaiter> waiters;
+    // Derived, not in the image: every waiter has the same priority and
+    // arrived no earlier (by the leader's clock) than the one before it, so
+    // the grant order is the arrival order at any time (aging keeps it). The
+    // usual queue; it lets a grant or a new waiter skip ordering the queue.
+    bool arrival_order = true;
   };
   // A time at which Expire has work: a waiter's wait deadline or a hold's
   // expiry. Kept in one ordered set so NextDeadline and Expire need no scan.
@@ -315,6 +322,8 @@ class LockTable {
 
   // The wait-for graph: the cycle through `owner`, described, if one exists.
   bool BlocksAnyone(const LockOwner& owner, int64_t now_ms) const;
+  // Whether `owner` is queued on `path` (without scanning its queue).
+  bool IsWaiting(const LockOwner& owner, const std::string& path) const;
   std::optional<std::string> FindCycle(const LockOwner& owner, int64_t now_ms) const;
 
   const LockAnswer* Recall(int64_t session, uint64_t request_id) const;

@@ -5,6 +5,7 @@
 
 #include <limits>
 #include <map>
+#include <random>
 
 #include "src/state/lock_table.h"
 
@@ -305,6 +306,66 @@ TEST_F(LockTableTest, HigherPriorityFirstAndFifoAmongEquals) {
   }
   EXPECT_EQ(granted, (std::vector<LockOwner>{p5a, p5b, p0a, p0b}));
 }
+
+// A long queue with mixed modes, waiters cancelled from the middle and aging
+// under way: every release grants exactly the waiters that head the order
+// Inspect reports (a full sort), in that order, as long as they are
+// compatible with each other and the holders. Run with mixed priorities, with
+// one priority (the queue is in arrival order: the pass takes its head), and
+// with one priority but a leader clock that steps back now and then.
+class LongQueueTest : public LockTableTest, public ::testing::WithParamInterface<int> {};
+
+TEST_P(LongQueueTest, AGrantPassFollowsTheReportedOrder) {
+  const int priorities = GetParam() == 0 ? 3 : 1;
+  const bool clock_steps_back = GetParam() == 2;
+  std::mt19937_64 rng(7 + static_cast<uint64_t>(GetParam()));
+  const LockOwner first = Owner(1, "first");
+  ASSERT_EQ(Acquire(Req("/q", first), 0).outcome, LockOutcome::kGranted);
+  std::vector<LockOwner> waiting;
+  int64_t now = 0;
+  for (int64_t s = 2; s < 1202; ++s) {
+    const LockOwner o = Owner(s, "w");
+    AcquireRequest r = rng() % 4 == 0 ? Shared("/q", o) : Req("/q", o);
+    r = WithPriority(std::move(r), static_cast<int32_t>(rng() % static_cast<uint64_t>(priorities)));
+    now += static_cast<int64_t>(rng() % 40);
+    if (clock_steps_back && rng() % 50 == 0) now -= 1500;
+    ASSERT_EQ(Acquire(r, now).outcome, LockOutcome::kQueued);
+    waiting.push_back(o);
+  }
+  for (int i = 0; i < 100; ++i) {  // cancel some from anywhere in the queue
+    const size_t k = rng() % waiting.size();
+    ASSERT_EQ(Cancel("/q", waiting[k], now).outcome, LockOutcome::kCancelled);
+    waiting.erase(waiting.begin() + static_cast<std::ptrdiff_t>(k));
+  }
+  std::vector<LockHolder> holders = t_.Inspect("/q", now)->holders;
+  size_t rounds = 0;
+  while (!holders.empty()) {
+    now += static_cast<int64_t>(rng() % 300);
+    const LockInfo before = *t_.Inspect("/q", now);
+    // What a grant pass must do, from the reported order.
+    std::vector<LockOwner> expect;
+    bool shared_run = true;
+    for (const LockWaiter& w : before.waiters) {
+      const bool exclusive = w.request.mode == LockMode::kExclusive;
+      if (!expect.empty() && (exclusive || !shared_run)) break;
+      expect.push_back(w.request.owner);
+      shared_run = !exclusive;
+    }
+    // Release every holder; the pass runs after the last.
+    std::vector<LockOwner> granted;
+    for (const LockHolder& h : holders) {
+      ASSERT_EQ(Release("/q", h.owner, h.token, now).outcome, LockOutcome::kGranted);
+      for (const LockAnswer& a : fx_.answers) granted.push_back(a.owner);
+    }
+    ASSERT_EQ(granted, expect) << "round " << rounds;
+    holders = t_.Inspect("/q", now) ? t_.Inspect("/q", now)->holders : std::vector<LockHolder>{};
+    ++rounds;
+  }
+  EXPECT_GT(rounds, 600u);
+  EXPECT_FALSE(t_.Inspect("/q", now).has_value());
+}
+
+INSTANTIATE_TEST_SUITE_P(Priorities, LongQueueTest, ::testing::Values(0, 1, 2));
 
 TEST_F(LockTableTest, AgingLetsAnOldWaiterPassALaterHigherPriorityOne) {
   // The old waiter has waited 5 intervals when the priority-5 one arrives:
