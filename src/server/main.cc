@@ -350,7 +350,8 @@ int Run(int argc, char** argv) {
   std::unique_ptr<grpc::Server> client_server = client_builder.BuildAndStart();
   if (!client_server) Fatal("cannot listen on the client URLs (is the port taken?)");
 
-  if (Status s = host.Start(); !s.ok()) Fatal("cannot start the node: " + s.message());
+  // The first task of the loop: no entry is applied before the sinks are in
+  // place.
   host.Post([&watch_hub, &lock_hub](node::Node& n) {
     n.set_event_sink(
         [&watch_hub, &lock_hub, &n](const std::vector<state::Event>& events, int64_t revision) {
@@ -363,6 +364,7 @@ int Run(int argc, char** argv) {
           " (term " + std::to_string(md.term.value()) + ")");
     });
   });
+  if (Status s = host.Start(); !s.ok()) Fatal("cannot start the node: " + s.message());
   watch_hub.StartProgressNotify(&host, *progress_ms);
   AutoCompactor compactor(&host, *retention_ms);
   compactor.Start();

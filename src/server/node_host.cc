@@ -48,6 +48,10 @@ NodeHost::~NodeHost() { Stop(); }
 Status NodeHost::Start() {
   if (Status s = node_.Start(); !s.ok()) return s;
   store_->ReleaseSnapshotData();  // restored: the copy on disk serves from now on
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    started_ = true;
+  }
   thread_ = std::thread([this] { Loop(); });
   return Status::Ok();
 }
@@ -87,6 +91,10 @@ void NodeHost::RunOrPost(std::function<void(node::Node&)> task) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stop_) return;
+    if (!started_) {
+      cv_.notify_one();
+      return;
+    }
   }
   RunBatch();
 }

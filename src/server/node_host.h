@@ -68,9 +68,11 @@ class NodeHost {
   Status Start();
   void Stop();
   void Post(std::function<void(node::Node&)> task);
-  // Posts `task` and, if no batch is running, runs the queued tasks on the
-  // calling thread at once (their Ready and fsync included) instead of waking
-  // the loop. REQUIRES: the caller holds no lock a task may take (a peer
+  // Posts `task` and, if the node has started and no batch is running, runs
+  // the queued tasks on the calling thread at once (their Ready and fsync
+  // included) instead of waking the loop. Before Start (peers may call as
+  // soon as the peer port listens) the task waits for the loop like any
+  // other. REQUIRES: the caller holds no lock a task may take (a peer
   // stream's receive thread).
   void RunOrPost(std::function<void(node::Node&)> task);
   // Runs `task` on the node loop after `delay_ms` (at the next tick at the
@@ -99,6 +101,7 @@ class NodeHost {
   std::deque<std::function<void(node::Node&)>> tasks_;               // guarded by mu_
   std::multimap<int64_t, std::function<void(node::Node&)>> timers_;  // guarded by mu_
   bool stop_ = false;                                                // guarded by mu_
+  bool started_ = false;                                             // guarded by mu_
   std::thread thread_;
 };
 
