@@ -34,7 +34,7 @@ size_t HolderIndex(const std::vector<LockHolder>& holders, const LockOwner& owne
   return kNone;
 }
 
-using Waiters = std::deque<LockWaiter>;
+using Waiters = LockWaiterQueue;
 
 size_t WaiterIndex(const Waiters& waiters, const LockOwner& owner) {
   for (size_t i = 0; i < waiters.size(); ++i) {
@@ -666,8 +666,7 @@ void LockTable::AddWaiter(const std::string& path, Lock* lock, LockWaiter waiter
 
 LockWaiter LockTable::RemoveWaiter(const std::string& path, Lock* lock, size_t i) {
   WARDEN_CHECK(i < lock->waiters.size());
-  LockWaiter w = std::move(lock->waiters[i]);
-  lock->waiters.erase(lock->waiters.begin() + static_cast<std::ptrdiff_t>(i));
+  LockWaiter w = lock->waiters.Take(i);
   const AcquireRequest& req = w.request;
   auto it = waits_by_owner_.find(req.owner);
   WARDEN_CHECK(it != waits_by_owner_.end());

@@ -61,6 +61,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -186,6 +187,41 @@ struct LockBugs {
   bool keep_ended_waits = false;
 };
 
+// A lock's waiters: a deque (the head, the usual grant, leaves without
+// moving a long queue) allocated only while someone waits, since an empty
+// std::deque already holds about 500 bytes and most locks have no waiter.
+class LockWaiterQueue {
+ public:
+  using Deque = std::deque<LockWaiter>;
+  using const_iterator = Deque::const_iterator;
+  bool empty() const { return q_ == nullptr || q_->empty(); }
+  size_t size() const { return q_ == nullptr ? 0 : q_->size(); }
+  const LockWaiter& operator[](size_t i) const { return (*q_)[i]; }
+  LockWaiter& operator[](size_t i) { return (*q_)[i]; }
+  const LockWaiter& front() const { return q_->front(); }
+  const LockWaiter& back() const { return q_->back(); }
+  const_iterator begin() const { return q_ == nullptr ? Empty().begin() : q_->cbegin(); }
+  const_iterator end() const { return q_ == nullptr ? Empty().end() : q_->cend(); }
+  void push_back(LockWaiter w) {
+    if (q_ == nullptr) q_ = std::make_unique<Deque>();
+    q_->push_back(std::move(w));
+  }
+  // Removes the i-th waiter and returns it.
+  LockWaiter Take(size_t i) {
+    LockWaiter w = std::move((*q_)[i]);
+    q_->erase(q_->begin() + static_cast<std::ptrdiff_t>(i));
+    if (q_->empty()) q_.reset();
+    return w;
+  }
+
+ private:
+  static const Deque& Empty() {
+    static const Deque empty;
+    return empty;
+  }
+  std::unique_ptr<Deque> q_;
+};
+
 class LockTable {
  public:
   static constexpr int64_t kAgingIntervalMs = 1000;
@@ -262,9 +298,7 @@ class LockTable {
  private:
   struct Lock {
     std::vector<LockHolder> holders;  // in grant order
-    // In arrival order (ascending seq). A deque: the head, the usual grant,
-    // leaves without moving a long queue.
-    std::deque<LockWaiter> waiters;
+    LockWaiterQueue waiters;          // in arrival order (ascending seq)
     // Derived, not in the image: every waiter has the same priority and
     // arrived no earlier (by the leader's clock) than the one before it, so
     // the grant order is the arrival order at any time (aging keeps it). The
