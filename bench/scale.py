@@ -35,6 +35,12 @@ runs (sampled every 0.5 s), and after.
             TTL/3 (as clientv3 does), for SCALE_SESSIONS_SECONDS (30) after a
             5 s warm-up: grant rate, keep-alives/s, keep-alive latency,
             the leader's CPU, RSS per session.
+  expiry-storm  SCALE_STORM_SESSIONS (= SCALE_SESSIONS) leases of TTL
+            SCALE_STORM_TTL (20 s) granted and kept alive by one warden-bench,
+            which is then killed (SIGKILL): all expire within about a TTL of
+            each other. Time from the kill to the first and the last expiry
+            (`etcdctl lease list`, every 0.5 s), and the latency and errors of
+            200 puts/s running through it.
 
 Each item stops by itself within about three minutes (setup and run are
 capped by warden-bench flags, the process by a timeout here).
@@ -42,7 +48,8 @@ capped by warden-bench flags, the process by a timeout here).
 Environment: SCALE_SYSTEMS (warden,etcd), SCALE_ONLY (items), SCALE_KEYS,
 SCALE_VALUE_SIZE, SCALE_WATCHES, SCALE_CONNS, SCALE_LOCKS_HELD,
 SCALE_LOCK_SESSIONS, SCALE_WAITERS, SCALE_SESSIONS, SCALE_SESSION_TTL,
-SCALE_WAITERS_SECONDS (60), SCALE_SESSIONS_SECONDS (30), BENCH_RECORD (1:
+SCALE_WAITERS_SECONDS (60), SCALE_SESSIONS_SECONDS (30), SCALE_STORM_SESSIONS,
+SCALE_STORM_TTL (20), BENCH_RECORD (1:
 insert a section into bench/RESULTS.md), BENCH_DATA_DIR, WARDEN_BIN,
 ETCD_BIN, WARDEN_BENCH_BIN. Raw JSON and logs go to build/bench-scale/<time>/.
 """
@@ -71,12 +78,12 @@ SESSIONS = int(os.environ.get("SCALE_SESSIONS", "100000"))
 SESSION_TTL = int(os.environ.get("SCALE_SESSION_TTL", "60"))
 WAITERS_SECONDS = float(os.environ.get("SCALE_WAITERS_SECONDS", "60"))
 SESSIONS_SECONDS = float(os.environ.get("SCALE_SESSIONS_SECONDS", "30"))
+STORM_SESSIONS = int(os.environ.get("SCALE_STORM_SESSIONS", str(SESSIONS)))
+STORM_TTL = int(os.environ.get("SCALE_STORM_TTL", "20"))
 RECORD = os.environ.get("BENCH_RECORD", "1") != "0"
 
 # Not measured yet: listed, not faked.
-TODO = [
-    ("sessions", "expiry storm: 100,000 sessions expiring at once after their client is killed"),
-]
+TODO = []
 
 
 def wanted(item):
@@ -412,6 +419,94 @@ def item_sessions(system, out_dir, rows):
         c.close()
 
 
+def lease_count(c):
+    """Leases the cluster holds (etcdctl lease list), or None if it did not answer."""
+    res = c.etcdctl("lease", "list", timeout=10, hard_timeout=30, record=False)
+    if res.rc != 0 or not res.out.startswith("found "):
+        return None
+    return int(res.out.split()[1])
+
+
+def item_expiry_storm(system, out_dir, rows):
+    """STORM_SESSIONS leases with one TTL, granted by warden-bench, which is
+    then killed (SIGKILL, our own child): every lease expires within about
+    one TTL of the others. Measures how long the cluster takes to expire them
+    all and what a light put load (200/s) sees meanwhile."""
+    c = lib.new_cluster(system)
+    holder = None
+    try:
+        leader = c.wait_leader(timeout=30)
+        ready = os.path.join(out_dir, "%s-storm.ready" % system)
+        if os.path.exists(ready):
+            os.unlink(ready)
+        # Keep-alives every TTL/3 while granting, so that none expires early.
+        args = [lib.BENCH_BIN, "--endpoints", lib.endpoints(c), "--workload", "sessions",
+                "--sessions", str(STORM_SESSIONS), "--clients", str(min(100, STORM_SESSIONS)),
+                "--conns", "4", "--lease-ttl", str(STORM_TTL), "--warmup", "0", "--duration", "600",
+                "--setup-timeout", "300", "--ready-file", ready, "--label", system,
+                "--json", os.path.join(out_dir, "%s-storm-holder.json" % system)]
+        lib.log("  expiry storm: %d leases, TTL %d s" % (STORM_SESSIONS, STORM_TTL))
+        with open(os.path.join(out_dir, "bench.log"), "ab") as log:
+            holder = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=lib.harness._clean_env())
+            deadline = time.monotonic() + 330
+            while not os.path.exists(ready) and holder.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.5)
+            if not os.path.exists(ready):
+                rows.append((system, "expiry-storm", "FAILED: the leases were not granted"))
+                return
+            time.sleep(2)
+            before = lease_count(c)
+            holder.kill()  # our own child, by its Popen
+            holder.wait()
+            killed = time.monotonic()
+            # A light put load through the storm, measured.
+            probe_path = os.path.join(out_dir, "%s-storm-probe.json" % system)
+            probe_seconds = STORM_TTL + 40
+            probe = subprocess.Popen(
+                [lib.BENCH_BIN, "--endpoints", lib.endpoints(c), "--cpu-pids", pids(c), "--workload", "put",
+                 "--clients", "4", "--conns", "2", "--rate", "200", "--warmup", "0", "--duration",
+                 str(probe_seconds), "--label", system, "--json", probe_path],
+                stdout=log, stderr=subprocess.STDOUT, env=lib.harness._clean_env())
+            first_gone = all_gone = None
+            samples = []
+            while time.monotonic() - killed < probe_seconds:
+                n = lease_count(c)
+                t = time.monotonic() - killed
+                samples.append((t, n))
+                if n is not None and before and n < before and first_gone is None:
+                    first_gone = t
+                if n == 0:
+                    all_gone = t
+                    break
+                time.sleep(0.5)
+            probe.wait(timeout=probe_seconds + 60)
+        try:
+            with open(probe_path) as f:
+                pj = json.load(f)
+        except (OSError, ValueError):
+            pj = None
+        rate = ""
+        if first_gone is not None and all_gone is not None and all_gone > first_gone:
+            rate = " (%.0f expiries/s after the first)" % ((before or 0) / (all_gone - first_gone))
+        probe_text = "no probe result"
+        if pj:
+            probe_text = "puts during the storm (200/s): %s, %s; members' CPU %.1f s" % (
+                latency_text(pj["latency_ms"]["put"]), errors_text(pj), pj["cpu_s"]["pids_total"])
+        first_text = "after %.1f s" % first_gone if first_gone is not None else "never"
+        all_text = "after %.1f s" % all_gone if all_gone is not None else "not within %d s (%s left)" % (
+            probe_seconds, samples[-1][1] if samples else "?")
+        rows.append((system, "expiry-storm", "%s leases (TTL %d s) when their client was killed: first expired "
+                     "%s, all %s%s; %s; leader %s" % (
+                         before, STORM_TTL, first_text, all_text, rate, probe_text,
+                         "unchanged" if c.wait_leader(timeout=10) is leader else "changed")))
+        lib.log("    " + rows[-1][2])
+    finally:
+        if holder is not None and holder.poll() is None:
+            holder.kill()
+            holder.wait()
+        c.close()
+
+
 def main():
     lib.require(lib.BENCH_BIN, "warden-bench")
     lib.require(lib.WARDEN_BIN, "warden")
@@ -441,6 +536,8 @@ def main():
             item_lock_waiters(system, out_dir, rows)
         if wanted("sessions"):
             item_sessions(system, out_dir, rows)
+        if wanted("expiry-storm"):
+            item_expiry_storm(system, out_dir, rows)
     after = lib.machine_description(lib.DATA_ROOT)
     end = lib.now_utc()
 
@@ -463,9 +560,10 @@ def main():
         md += ["| warden | %s | **TODO**: %s |" % t for t in TODO]
         md += ["", "**Command.** `SCALE_SYSTEMS=%s SCALE_KEYS=%d SCALE_WATCHES=%d SCALE_CONNS=%d "
                "SCALE_LOCKS_HELD=%d SCALE_LOCK_SESSIONS=%d SCALE_WAITERS=%d SCALE_SESSIONS=%d "
-               "SCALE_SESSION_TTL=%d make bench-scale`; the warden-bench command lines are in "
-               "`bench/scale.py`." % (",".join(SYSTEMS), KEYS, WATCHES, CONNS, LOCKS_HELD, LOCK_SESSIONS,
-                                      WAITERS, SESSIONS, SESSION_TTL), ""]
+               "SCALE_SESSION_TTL=%d SCALE_STORM_SESSIONS=%d SCALE_STORM_TTL=%d make bench-scale`; the "
+               "warden-bench command lines are in `bench/scale.py`." % (
+                   ",".join(SYSTEMS), KEYS, WATCHES, CONNS, LOCKS_HELD, LOCK_SESSIONS, WAITERS, SESSIONS,
+                   SESSION_TTL, STORM_SESSIONS, STORM_TTL), ""]
         lib.record_section("\n".join(md))
     return 0
 
