@@ -300,10 +300,13 @@ def errors_text(j):
         "%s=%d" % kv for kv in j["errors"].items())) if j["errors"] else "")
 
 
-def unsupported_row(system, item, rc, j):
-    """A row for a run the server does not support (rc 3), or None."""
+def no_result_row(system, item, rc, j):
+    """A row for a run the server does not support (rc 3) or that left no
+    JSON, or None when there is a result to report."""
     if rc == 3 and j and j.get("unsupported"):
         return (system, item, "unsupported: %s" % j.get("unsupported_reason", ""))
+    if j is None:
+        return (system, item, "FAILED (rc=%s)" % rc)
     return None
 
 
@@ -323,11 +326,9 @@ def item_locks_held(system, out_dir, rows):
         lib.log("  locks-held: %d locks by %d sessions" % (total, sessions))
         rc, j, peak, peak_client = run_sampled(c, args, path, 240, os.path.join(out_dir, "bench.log"))
         after = lib.cluster_rss(c)
-        row = unsupported_row(system, "locks-held", rc, j)
+        row = no_result_row(system, "locks-held", rc, j)
         if row:
             rows.append(row)
-        elif j is None:
-            rows.append((system, "locks-held", "FAILED (rc=%s)" % rc))
         else:
             held = j["counters"].get("locks_held", 0)
             ka = j["latency_ms"]["keepalive"]
@@ -361,11 +362,9 @@ def item_lock_waiters(system, out_dir, rows):
         lib.log("  lock-waiters: %d waiters on one lock (%s)" % (WAITERS, workload))
         rc, j, peak, peak_client = run_sampled(c, args, path, 240, os.path.join(out_dir, "bench.log"))
         after = lib.cluster_rss(c)
-        row = unsupported_row(system, "lock-waiters", rc, j)
+        row = no_result_row(system, "lock-waiters", rc, j)
         if row:
             rows.append(row)
-        elif j is None:
-            rows.append((system, "lock-waiters", "FAILED (rc=%s)" % rc))
         else:
             viol = j["counters"].get("mutual_exclusion_violations", 0) + j["counters"].get(
                 "token_order_violations", 0)

@@ -356,8 +356,9 @@ class LockTable {
 
   // The wait-for graph: the cycle through `owner`, described, if one exists.
   bool BlocksAnyone(const LockOwner& owner, int64_t now_ms) const;
-  // Whether `owner` is queued on `path` (without scanning its queue).
+  // Whether `owner` is queued on / holds `path` (without scanning the lock).
   bool IsWaiting(const LockOwner& owner, const std::string& path) const;
+  bool IsHolding(const LockOwner& owner, const std::string& path) const;
   std::optional<std::string> FindCycle(const LockOwner& owner, int64_t now_ms) const;
 
   const LockAnswer* Recall(int64_t session, uint64_t request_id) const;
