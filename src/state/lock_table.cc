@@ -57,10 +57,9 @@ int64_t EffectivePriority(const LockWaiter& w, int64_t now_ms) {
 
 // Whether waiter a is granted before waiter b at now_ms (a total order:
 // the higher effective priority first, then the earlier arrival).
-bool GrantedBefore(int64_t effective_a, const LockWaiter& a, int64_t effective_b,
-                   const LockWaiter& b) {
+bool GrantedBefore(int64_t effective_a, uint64_t seq_a, int64_t effective_b, uint64_t seq_b) {
   if (effective_a != effective_b) return effective_a > effective_b;
-  return a.seq < b.seq;
+  return seq_a < seq_b;
 }
 
 // Indexes into `waiters` in the order they would be granted at now_ms.
@@ -72,7 +71,7 @@ std::vector<size_t> GrantOrder(const Waiters& waiters, int64_t now_ms) {
     order[i] = i;
   }
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return GrantedBefore(effective[a], waiters[a], effective[b], waiters[b]);
+    return GrantedBefore(effective[a], waiters[a].seq, effective[b], waiters[b].seq);
   });
   return order;
 }
@@ -101,8 +100,7 @@ class GrantSequence {
   using Item = std::pair<int64_t, uint64_t>;  // effective priority, seq
   // The heap's "less": the first to be granted is the greatest.
   static bool Later(const Item& a, const Item& b) {
-    if (a.first != b.first) return a.first < b.first;
-    return a.second > b.second;
+    return GrantedBefore(b.first, b.second, a.first, a.second);
   }
   std::vector<Item> heap_;
 };
@@ -113,7 +111,8 @@ bool LastInGrantOrder(const Waiters& waiters, size_t self, int64_t now_ms) {
   const int64_t mine = EffectivePriority(waiters[self], now_ms);
   for (size_t i = 0; i < waiters.size(); ++i) {
     if (i == self) continue;
-    if (!GrantedBefore(EffectivePriority(waiters[i], now_ms), waiters[i], mine, waiters[self])) {
+    if (!GrantedBefore(EffectivePriority(waiters[i], now_ms), waiters[i].seq, mine,
+                       waiters[self].seq)) {
       return false;
     }
   }
