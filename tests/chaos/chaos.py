@@ -626,19 +626,23 @@ def run_disk_watch(out, keep=False):
         call = rpc_pb2_grpc.WatchStub(ch).Watch(requests())
 
         ended = {"events": 0}
+        created = threading.Event()  # the member answered the create request
 
         def reader():
             try:
                 for resp in call:
+                    if resp.created:
+                        created.set()
                     ended["events"] += len(resp.events)
                 ended["status"] = ("OK", "")
             except grpc.RpcError as e:
                 ended["status"] = (e.code().name, e.details() or "")
             ended["at"] = time.monotonic()
+            created.set()  # ended before (or without) it: the checks below say so
 
         t = threading.Thread(target=reader, daemon=True, name="diskwatch-reader")
         t.start()
-        time.sleep(0.5)
+        created.wait(10)
         filled = cluster.fill_disk(victim)
         kv = rpc_pb2_grpc.KVStub(grpc.insecure_channel(network.client_target(leader),
                                                        options=workloads.channel_options()))
