@@ -107,9 +107,9 @@ std::string DescribeMessage(const Message& m) {
   switch (m.type) {
     case MessageType::kAppend:
       out +=
-          Format(" prev=%llu/%llu n=%zu c=%llu", static_cast<unsigned long long>(m.index.value()),
+          Format(" prev=%llu/%llu n=%zu c=%llu%s", static_cast<unsigned long long>(m.index.value()),
                  static_cast<unsigned long long>(m.log_term.value()), m.entries.size(),
-                 static_cast<unsigned long long>(m.commit.value()));
+                 static_cast<unsigned long long>(m.commit.value()), m.commit_only ? " quiet" : "");
       break;
     case MessageType::kVote:
     case MessageType::kPreVote:

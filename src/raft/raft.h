@@ -96,9 +96,15 @@ class Raft {
   void TickHeartbeat();
 
   // Leader replication.
-  bool SendAppend(NodeId to, bool send_if_empty);
+  // How an append with no entries to send is sent.
+  enum class Empty : uint8_t {
+    kSkip,        // not at all
+    kSend,        // acknowledged (probes, retries after a heartbeat)
+    kCommitOnly,  // after a commit: commit-only to a replicating follower
+  };
+  bool SendAppend(NodeId to, Empty empty);
   void SendHeartbeat(NodeId to, const std::string& context);
-  void BroadcastAppend();
+  void BroadcastAppend(Empty empty = Empty::kSend);
   void BroadcastHeartbeat();
   bool MaybeCommit();
   void AppendEntries(std::vector<Entry> entries);

@@ -75,7 +75,7 @@ void Raft::OnStable(Index last) {
   if (role_ != Role::kLeader) return;
   auto self = progress_.find(id_);
   if (self == progress_.end() || !self->second.MaybeUpdate(last)) return;
-  if (MaybeCommit()) BroadcastAppend();
+  if (MaybeCommit()) BroadcastAppend(Empty::kCommitOnly);
 }
 
 Status Raft::Propose(std::vector<Entry> entries) {
@@ -112,7 +112,7 @@ bool Raft::MaybeCommit() {
   return committed;
 }
 
-bool Raft::SendAppend(NodeId to, bool send_if_empty) {
+bool Raft::SendAppend(NodeId to, Empty empty) {
   auto it = progress_.find(to);
   if (it == progress_.end() || to == id_) return false;
   Progress& pr = it->second;
@@ -122,7 +122,7 @@ bool Raft::SendAppend(NodeId to, bool send_if_empty) {
   m.to = to;
   Result<Term> prev_term = log_.TermAt(pr.next() - 1);
   Result<std::vector<Entry>> ents = log_.EntriesFrom(pr.next(), cfg_.max_size_per_msg);
-  if (ents.ok() && ents->empty() && !send_if_empty) return false;
+  if (ents.ok() && ents->empty() && empty == Empty::kSkip) return false;
 
   if (!prev_term.ok() || !ents.ok()) {
     // The follower needs entries we compacted: send the snapshot, but only
@@ -142,6 +142,11 @@ bool Raft::SendAppend(NodeId to, bool send_if_empty) {
   m.log_term = *prev_term;
   m.entries = std::move(ents).value();
   m.commit = log_.committed();
+  // Replicating, the follower acknowledges every entry up to `index` (or
+  // they were lost, and the next heartbeat's append, not commit-only, finds
+  // out): an ack of this append would tell nothing new.
+  m.commit_only =
+      m.entries.empty() && empty == Empty::kCommitOnly && pr.state() == ProgressState::kReplicate;
   if (!m.entries.empty()) {
     const Index last = m.entries.back().index;
     switch (pr.state()) {
@@ -168,9 +173,9 @@ void Raft::SendHeartbeat(NodeId to, const std::string& context) {
   Send(std::move(m));
 }
 
-void Raft::BroadcastAppend() {
+void Raft::BroadcastAppend(Empty empty) {
   for (const auto& [id, pr] : progress_) {
-    if (id != id_) SendAppend(id, true);
+    if (id != id_) SendAppend(id, empty);
   }
 }
 
@@ -195,7 +200,7 @@ void Raft::HandleAppendResponse(const Message& m) {
     }
     if (pr.MaybeDecrTo(m.index, hint)) {
       if (pr.state() == ProgressState::kReplicate) pr.BecomeProbe();
-      SendAppend(m.from, true);
+      SendAppend(m.from, Empty::kSend);
     }
     return;
   }
@@ -209,12 +214,12 @@ void Raft::HandleAppendResponse(const Message& m) {
     case ProgressState::kReplicate: pr.inflights().FreeLE(m.index); break;
   }
   if (MaybeCommit()) {
-    BroadcastAppend();
+    BroadcastAppend(Empty::kCommitOnly);
   } else if (was_paused) {
-    SendAppend(m.from, true);
+    SendAppend(m.from, Empty::kSend);
   }
   // Keep the pipeline full while there is something to send.
-  while (SendAppend(m.from, false)) {
+  while (SendAppend(m.from, Empty::kSkip)) {
   }
   if (m.from == lead_transferee_ && pr.match() == log_.LastIndex()) SendTimeoutNow(m.from);
 }
@@ -227,7 +232,7 @@ void Raft::HandleHeartbeatResponse(const Message& m) {
   if (pr.state() == ProgressState::kReplicate && pr.inflights().Full()) {
     pr.inflights().FreeFirstOne();
   }
-  if (pr.match() < log_.LastIndex()) SendAppend(m.from, true);
+  if (pr.match() < log_.LastIndex()) SendAppend(m.from, Empty::kSend);
   if (m.context.empty()) return;
   uint64_t& acked = read_acks_[m.from];
   acked = std::max(acked, DecodeSeq(m.context));
@@ -249,6 +254,7 @@ void Raft::HandleAppend(const Message& m) {
     return;
   }
   if (std::optional<Index> last_new = log_.MaybeAppend(m.index, m.log_term, m.commit, m.entries)) {
+    if (m.commit_only) return;  // the leader knows; see Message::commit_only
     resp.index = *last_new;
     Send(std::move(resp));
     return;
@@ -383,7 +389,7 @@ void Raft::TransferLeader(NodeId target) {
   if (it->second.match() == log_.LastIndex()) {
     SendTimeoutNow(target);
   } else {
-    SendAppend(target, true);
+    SendAppend(target, Empty::kSend);
   }
 }
 

@@ -124,6 +124,12 @@ struct Message {
   Index index;
   std::vector<Entry> entries;
   Index commit;
+  // kAppend with no entries that only tells a replicating follower a new
+  // commit index: the follower acknowledges every entry up to `index` anyway
+  // (if those acks are lost, the append the next heartbeat response provokes
+  // is not commit-only), so a follower that accepts it sends no answer.
+  // Heartbeats keep reporting the follower alive.
+  bool commit_only = false;
 
   bool reject = false;
   // On a rejected append: the follower's hint (its last index, or the first

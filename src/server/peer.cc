@@ -21,6 +21,7 @@ void ToProto(const raft::Message& m, raftpb::Message* out) {
   out->set_log_term(m.log_term.value());
   out->set_index(m.index.value());
   out->set_commit(m.commit.value());
+  out->set_commit_only(m.commit_only);
   out->set_reject(m.reject);
   out->set_reject_hint(m.reject_hint.value());
   out->set_reject_hint_term(m.reject_hint_term.value());
@@ -57,6 +58,7 @@ Result<raft::Message> FromProto(const raftpb::Message& p) {
   m.log_term = Term(p.log_term());
   m.index = Index(p.index());
   m.commit = Index(p.commit());
+  m.commit_only = p.commit_only();
   m.reject = p.reject();
   m.reject_hint = Index(p.reject_hint());
   m.reject_hint_term = Term(p.reject_hint_term());

@@ -863,6 +863,68 @@ TEST(RaftScenarioTest, StaleAppendDoesNotChangeFollowerState) {
   EXPECT_EQ(net.raw(kNode2).role(), Role::kLeader);
 }
 
+// --- Commit-only appends (Message::commit_only) ---------------------------------
+
+TEST(RaftScenarioTest, CommitOnlyAppendsAreNotAcknowledged) {
+  // Once an entry commits, the leader tells the followers the new commit
+  // index with an empty append. A follower the leader knows to match needs
+  // no ack for it: one append-response per entry per follower, not two.
+  RaftTestNetwork net(Ids({1, 2, 3}));
+  ASSERT_TRUE(net.ElectLeader(kNode1));
+  net.ClearSent();
+  ASSERT_TRUE(net.Propose(kNode1, "x").ok());
+  net.Stabilize();
+  const Index last = net.status(kNode1).last_index;
+  for (NodeId f : {kNode2, kNode3}) {
+    EXPECT_EQ(net.status(f).commit, last) << "follower " << f.value();
+    EXPECT_EQ(net.CountSent(MessageType::kAppend, kNode1, f), 2) << "the entry, then the commit";
+    EXPECT_EQ(net.CountSent(MessageType::kAppendResponse, f, kNode1), 1);
+  }
+  int quiet = 0;
+  for (const Message& m : net.sent()) {
+    if (m.type != MessageType::kAppend) continue;
+    EXPECT_EQ(m.commit_only, m.entries.empty());
+    quiet += m.commit_only ? 1 : 0;
+  }
+  EXPECT_EQ(quiet, 2);
+  EXPECT_EQ(net.AppliedData(kNode2), (std::vector<std::string>{"x"}));
+  EXPECT_NO_VIOLATIONS(net);
+}
+
+TEST(RaftScenarioTest, ALostAckIsRecoveredByTheAppendAHeartbeatProvokes) {
+  // The ack of node 2's entry is lost (node 3 is cut off), so nothing
+  // commits. The append the leader sends after node 2's heartbeat response
+  // must not be commit-only: node 2 answers it, and the entry commits.
+  RaftTestNetwork net(Ids({1, 2, 3}));
+  ASSERT_TRUE(net.ElectLeader(kNode1));
+  net.Isolate(kNode3);
+  bool dropped = false;
+  net.AddDropFilter([&](const Message& m) {
+    if (dropped || m.type != MessageType::kAppendResponse || m.from != kNode2) return false;
+    dropped = true;
+    return true;
+  });
+  ASSERT_TRUE(net.Propose(kNode1, "x").ok());
+  net.Stabilize();
+  ASSERT_TRUE(dropped);
+  const Index last = net.status(kNode1).last_index;
+  EXPECT_LT(net.status(kNode1).commit, last);
+  net.ClearSent();
+  ASSERT_NE(net.TickAllUntil([&] { return net.status(kNode2).commit == last; }, kElectionTicks - 1),
+            -1)
+      << "the entry did not commit after the lost ack";
+  int asked = 0;
+  for (const Message& m : net.sent()) {
+    if (m.type == MessageType::kAppend && m.to == kNode2 && m.entries.empty() && !m.commit_only) {
+      ++asked;
+    }
+  }
+  EXPECT_GE(asked, 1);
+  EXPECT_GE(net.CountSent(MessageType::kAppendResponse, kNode2, kNode1), 1);
+  EXPECT_EQ(net.status(kNode1).match.at(kNode2), last);
+  EXPECT_NO_VIOLATIONS(net);
+}
+
 // --- Planted bugs --------------------------------------------------------------
 
 TEST(RaftScenarioTest, VoteIgnoresLogBugLetsStaleNodeWin) {
