@@ -46,6 +46,14 @@ WORKLOADS = [
     ("lease-keepalive", ["--workload", "lease-keepalive", "--clients", "32", "--conns", "4"]),
     ("watch-latency", ["--workload", "watch", "--watchers", "100", "--watch-streams", "10",
                        "--clients", "1", "--rate", "200", "--conns", "4"]),
+    # 10,000 watchers (the watch goal): all on one key, each put
+    # notifying all of them (10,000 messages per event), and one per key,
+    # each put notifying one.
+    ("watch-10k-one-key", ["--workload", "watch", "--watchers", "10000", "--watch-streams", "100",
+                           "--clients", "1", "--rate", "5", "--conns", "4"]),
+    ("watch-10k-spread", ["--workload", "watch", "--watchers", "10000", "--watch-streams", "100",
+                          "--watch-spread", "--keys", "10000", "--clients", "4", "--rate", "1000",
+                          "--conns", "4"]),
     ("lock-v3-uncontended", ["--workload", "lock-v3", "--clients", "100", "--conns", "4", "--locks", "0"]),
     ("lock-v3-contended", ["--workload", "lock-v3", "--clients", "10", "--conns", "4", "--locks", "1"]),
     ("lock-recipe-uncontended", ["--workload", "lock-recipe", "--clients", "100", "--conns", "4",

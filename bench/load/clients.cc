@@ -126,7 +126,7 @@ class PutClient final : public Client {
   void Send() {
     if (!running()) return;
     etcdserverpb::PutRequest req;
-    if (stamp_ && !wb_->options().watch_prefix) {
+    if (stamp_ && !wb_->options().watch_prefix && !wb_->options().watch_spread) {
       req.set_key(wb_->Key(0));
     } else {
       req.set_key(wb_->Key(wb_->NextKeyIndex(rng_)));
@@ -375,6 +375,14 @@ class WatchStreamClient final : public Client {
   void Stop() override { stream_->Cancel(); }
 
  private:
+  // --watch-spread: this stream's watch i is watch id_ + i * streams of the
+  // run, on key (that) % keys.
+  std::string SpreadKey(int i) const {
+    const Options& o = wb_->options();
+    const uint64_t j = static_cast<uint64_t>(id_) +
+                       static_cast<uint64_t>(i) * static_cast<uint64_t>(o.EffectiveWatchStreams());
+    return wb_->Key(j % o.keys);
+  }
   void SendCreates() {
     const Options& o = wb_->options();
     for (int i = 0; i < watches_; ++i) {
@@ -383,6 +391,8 @@ class WatchStreamClient final : public Client {
       if (o.watch_prefix) {
         c->set_key(wb_->KeyPrefix());
         c->set_range_end(PrefixEnd(wb_->KeyPrefix()));
+      } else if (o.watch_spread) {
+        c->set_key(SpreadKey(i));
       } else {
         c->set_key(wb_->Key(0));
       }
@@ -397,6 +407,8 @@ class WatchStreamClient final : public Client {
                                         "watch create refused: " + r.cancel_reason()));
       } else {
         last_rev_.emplace(r.watch_id(), 0);
+        // A stream answers its creates in order: this is watch answered_.
+        if (wb_->options().watch_spread) spread_keys_.emplace(r.watch_id(), SpreadKey(answered_));
       }
       if (++answered_ == watches_ && !ready_) {
         ready_ = true;
@@ -409,7 +421,11 @@ class WatchStreamClient final : public Client {
       int64_t sent = 0;
       std::memcpy(&sent, v.data(), sizeof sent);
       shard_->RecordOp(sent, now);
+      if (!spread_keys_.empty() && ev.kv().key() != spread_keys_[r.watch_id()]) {
+        shard_->CountAlways("watch_wrong_key");
+      }
       int64_t& last = last_rev_[r.watch_id()];
+      if (last == 0) shard_->CountAlways("watches_notified");
       if (ev.kv().mod_revision() <= last) shard_->CountAlways("watch_events_out_of_order");
       last = ev.kv().mod_revision();
     }
@@ -432,7 +448,8 @@ class WatchStreamClient final : public Client {
   Workbench* wb_;
   const int watches_;
   std::unique_ptr<WStream> stream_;
-  std::unordered_map<int64_t, int64_t> last_rev_;  // watch id -> last mod_revision seen
+  std::unordered_map<int64_t, int64_t> last_rev_;         // watch id -> last mod_revision seen
+  std::unordered_map<int64_t, std::string> spread_keys_;  // --watch-spread: watch id -> its key
   int answered_ = 0;
   bool ready_ = false;
 };

@@ -78,6 +78,8 @@ std::string Validate(const Options& o) {
     return "--sessions must be at least --clients (each client keeps its share alive)";
   if (o.watchers < 1) return "--watchers must be at least 1";
   if (o.watch_streams < 0) return "--watch-streams must not be negative";
+  if (o.watch_prefix && o.watch_spread)
+    return "--watch-prefix and --watch-spread exclude each other";
   if (o.EffectiveWatchStreams() > o.watchers) return "--watch-streams must not exceed --watchers";
   if (!(o.rpc_timeout_s > 0) || !(o.setup_timeout_s > 0) || !(o.drain_timeout_s > 0))
     return "timeouts must be positive";
@@ -162,6 +164,9 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* out) {
                  "watch: Watch streams carrying them (0: min(W,64))")
       ->capture_default_str();
   app.add_flag("--watch-prefix", o.watch_prefix, "watch: watch the key space prefix, not one key");
+  app.add_flag("--watch-spread", o.watch_spread,
+               "watch: watch j watches key j % --keys (the writers put random keys), not all one "
+               "key");
   app.add_option("--lease-ttl", o.lease_ttl_s, "seconds (0: long enough for the run)")
       ->capture_default_str();
   app.add_option("--rpc-timeout", o.rpc_timeout_s, "deadline of each RPC, seconds")

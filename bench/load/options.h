@@ -59,7 +59,8 @@ struct Options {
   int watchers = 100;
   int watch_streams = 0;  // 0: min(watchers, 64)
   bool watch_prefix = false;
-  int64_t lease_ttl_s = 0;  // 0: long enough for the whole run
+  bool watch_spread = false;  // watch j watches key j % keys
+  int64_t lease_ttl_s = 0;    // 0: long enough for the whole run
   double rpc_timeout_s = 10;
   double setup_timeout_s = 60;
   double drain_timeout_s = 10;

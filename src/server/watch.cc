@@ -1,5 +1,6 @@
 #include "src/server/watch.h"
 
+#include <algorithm>
 #include <set>
 
 #include "src/server/etcd_convert.h"
@@ -55,11 +56,37 @@ void WatchHub::Create(node::Node& n, WatchStream* stream,
   stream->Send(std::move(created));
   w.next_revision = start > 0 ? start : kv.current_revision() + 1;
   Watcher& stored = watchers_.emplace(std::make_pair(stream, id), std::move(w)).first->second;
+  Index(stored);
   if (stored.next_revision <= kv.current_revision()) SendHistory(n, stored);
 }
 
+void WatchHub::Index(Watcher& w) {
+  const WatcherKey key{w.stream, w.id};
+  if (w.range.IsSingleKey()) {
+    by_key_[w.range.key][key] = &w;
+  } else {
+    ranged_[key] = &w;
+  }
+}
+
+WatchHub::Watchers::iterator WatchHub::Erase(Watchers::iterator it) {
+  const Watcher& w = it->second;
+  if (w.range.IsSingleKey()) {
+    auto k = by_key_.find(w.range.key);
+    if (k != by_key_.end()) {
+      k->second.erase(it->first);
+      if (k->second.empty()) by_key_.erase(k);
+    }
+  } else {
+    ranged_.erase(it->first);
+  }
+  return watchers_.erase(it);
+}
+
 void WatchHub::Cancel(node::Node& n, WatchStream* stream, int64_t id) {
-  if (watchers_.erase({stream, id}) == 0) return;
+  auto it = watchers_.find({stream, id});
+  if (it == watchers_.end()) return;
+  Erase(it);
   etcdserverpb::WatchResponse resp;
   ctx_->FillHeader(n, 0, resp.mutable_header());
   resp.set_watch_id(id);
@@ -71,12 +98,14 @@ void WatchHub::FailAll(const grpc::Status& status) {
   std::set<WatchStream*> streams;
   for (const auto& [key, w] : watchers_) streams.insert(key.first);
   watchers_.clear();
+  by_key_.clear();
+  ranged_.clear();
   for (WatchStream* s : streams) s->Abort(status);
 }
 
 void WatchHub::RemoveStream(WatchStream* stream) {
   auto it = watchers_.lower_bound({stream, INT64_MIN});
-  while (it != watchers_.end() && it->first.first == stream) it = watchers_.erase(it);
+  while (it != watchers_.end() && it->first.first == stream) it = Erase(it);
 }
 
 void WatchHub::SendEvents(node::Node& n, Watcher& w, const std::vector<state::Event>& events) {
@@ -152,7 +181,7 @@ void WatchHub::SendHistory(node::Node& n, Watcher& w) {
       resp.set_canceled(true);
       resp.set_compact_revision(kv.compact_revision());
       WatchStream* stream = w.stream;
-      watchers_.erase({w.stream, w.id});
+      Erase(watchers_.find({w.stream, w.id}));
       stream->Send(std::move(resp));
       return;
     }
@@ -165,14 +194,38 @@ void WatchHub::SendHistory(node::Node& n, Watcher& w) {
 }
 
 void WatchHub::OnEvents(node::Node& n, const std::vector<state::Event>& events, int64_t revision) {
+  // The watchers these events concern: those of their keys, and the ranged
+  // ones that contain one. The rest have nothing to hear (NextRevision).
+  std::vector<Watcher*> hit;
+  for (const state::Event& e : events) {
+    auto it = by_key_.find(e.kv.key);
+    if (it == by_key_.end()) continue;
+    for (const auto& [key, w] : it->second) hit.push_back(w);
+  }
+  for (const auto& [key, w] : ranged_) {
+    for (const state::Event& e : events) {
+      if (w->range.Contains(e.kv.key)) {
+        hit.push_back(w);
+        break;
+      }
+    }
+  }
+  if (events.size() > 1) {
+    // A watcher of several of the keys: once (SendEvents takes them all).
+    std::sort(hit.begin(), hit.end());
+    hit.erase(std::unique(hit.begin(), hit.end()), hit.end());
+  }
   std::vector<WatchStream*> touched;
   fanning_out_ = &touched;
-  for (auto& [key, w] : watchers_) {
-    if (w.lagging || w.next_revision > revision) continue;
-    SendEvents(n, w, events);
+  for (Watcher* w : hit) {
+    if (w->lagging || w->next_revision > revision) continue;
+    SendEvents(n, *w, events);
   }
   fanning_out_ = nullptr;
-  // Watchers are ordered by stream, so each stream appears once in a row.
+  fanned_out_ = std::max(fanned_out_, revision);
+  // Each stream is flushed once, after all its responses are queued.
+  std::sort(touched.begin(), touched.end());
+  touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
   for (WatchStream* s : touched) s->Flush();
 }
 
@@ -181,7 +234,7 @@ void WatchHub::StartProgressNotify(NodeHost* host, int64_t interval_ms) {
   host->PostAfter(interval_ms, [this, host, interval_ms](node::Node& n) {
     const int64_t current = n.state().kv().current_revision();
     for (auto& [key, w] : watchers_) {
-      if (!w.progress_notify || w.lagging || w.next_revision <= current) continue;
+      if (!w.progress_notify || w.lagging || NextRevision(w) <= current) continue;
       etcdserverpb::WatchResponse resp;
       ctx_->FillHeader(n, 0, resp.mutable_header());
       resp.set_watch_id(w.id);

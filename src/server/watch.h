@@ -21,6 +21,9 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "etcd/etcdserverpb/rpc.grpc.pb.h"
 #include "src/server/etcd_services.h"
@@ -82,9 +85,28 @@ class WatchHub {
   // end).
   bool Deliver(WatchStream* stream, etcdserverpb::WatchResponse resp);
 
+  using WatcherKey = std::pair<WatchStream*, int64_t>;
+  using Watchers = std::map<WatcherKey, Watcher>;
+  // Adds the stored watcher to the index OnEvents looks events up in; Erase
+  // takes it out of both.
+  void Index(Watcher& w);
+  Watchers::iterator Erase(Watchers::iterator it);
+  // The revision a caught-up watcher has been offered everything before:
+  // OnEvents visits only the watchers its events concern, so a watcher's own
+  // next_revision is only exact while it lags.
+  int64_t NextRevision(const Watcher& w) const {
+    return w.lagging ? w.next_revision : std::max(w.next_revision, fanned_out_ + 1);
+  }
+
   std::vector<WatchStream*>* fanning_out_ = nullptr;  // during OnEvents
   ServerContext* ctx_;
-  std::map<std::pair<WatchStream*, int64_t>, Watcher> watchers_;
+  Watchers watchers_;
+  // The index: single-key watchers by key, and the others (ranges and
+  // prefixes), which are checked against every event. An event costs its
+  // key's watchers and the ranged ones, not every watcher.
+  std::unordered_map<std::string, std::map<WatcherKey, Watcher*>> by_key_;
+  std::map<WatcherKey, Watcher*> ranged_;
+  int64_t fanned_out_ = 0;  // the last revision OnEvents fanned out
 };
 
 class WatchStream final

@@ -604,5 +604,59 @@ class PythonEtcd3Test(ClusterTestCase):
         self.assertEqual(len(one[0]["events"]), 5)
 
 
+class ProgressNotifyTest(ClusterTestCase):
+    """Watch progress notifications (--experimental-watch-progress-notify-interval)
+    through the raw etcdrpc stubs of python3-etcd3."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.c = cls.track_class(Cluster(size=1, name_prefix="pn", extra_args=[
+            "--experimental-watch-progress-notify-interval", "1s"]))
+        cls.c.start()
+
+    def test_a_quiet_key_hears_the_current_revision(self):
+        # Two watches with progress_notify on one stream: a key nobody writes
+        # and a busy prefix. Events reach only the prefix's watch, yet both
+        # must hear progress at the current revision (the watch hub visits only
+        # the watchers an event concerns; the quiet one must count as caught up).
+        channel = grpc.insecure_channel(self.c.members[0].endpoint, options=GRPC_OPTIONS)
+        self.addCleanup(channel.close)
+        done = threading.Event()
+        self.addCleanup(done.set)
+
+        def requests():
+            yield etcdrpc.WatchRequest(create_request=etcdrpc.WatchCreateRequest(
+                key=b"pn-quiet", progress_notify=True))
+            yield etcdrpc.WatchRequest(create_request=etcdrpc.WatchCreateRequest(
+                key=b"pn-busy/", range_end=b"pn-busy0", progress_notify=True))
+            done.wait(30)
+
+        stream = etcdrpc.WatchStub(channel).Watch(requests(), timeout=30)
+        created = [next(stream), next(stream)]
+        self.assertTrue(all(r.created and not r.canceled for r in created), created)
+        quiet_id, busy_id = created[0].watch_id, created[1].watch_id
+        cl = etcd3.client(host="127.0.0.1", port=self.c.members[0].client_port,
+                          timeout=RPC_TIMEOUT, grpc_options=GRPC_OPTIONS)
+        self.addCleanup(cl.close)
+        last = 0
+        for i in range(5):
+            last = cl.put("pn-busy/k%d" % i, "v").header.revision
+        busy_events, progress = [], {}
+        deadline = time.time() + 10
+        while time.time() < deadline and not (len(busy_events) == 5 and
+                                              min(progress.get(quiet_id, 0),
+                                                  progress.get(busy_id, 0)) >= last):
+            r = next(stream)
+            if r.events:
+                self.assertEqual(r.watch_id, busy_id, r)
+                busy_events.extend(e.kv.key for e in r.events)
+            else:
+                progress[r.watch_id] = max(progress.get(r.watch_id, 0), r.header.revision)
+        self.assertEqual(busy_events, [b"pn-busy/k%d" % i for i in range(5)])
+        self.assertGreaterEqual(progress.get(quiet_id, 0), last, progress)
+        self.assertGreaterEqual(progress.get(busy_id, 0), last, progress)
+
+
 if __name__ == "__main__":
     cluster.main()

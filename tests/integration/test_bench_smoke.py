@@ -92,6 +92,22 @@ class WardenBenchSmokeTest(ClusterTestCase):
         self.check_ran(j, out)
         self.assertGreater(j["counters"].get("puts", 0), 0, out)
 
+    def test_watch_spread_notifies_one_watcher_per_put(self):
+        # 20 watches on 20 keys: each put notifies one watch, where watches
+        # of one key would see 20 notifications per put.
+        j, out = self.bench("--workload", "watch", "--watchers", "20", "--watch-streams", "4",
+                            "--watch-spread", "--keys", "20", "--clients", "1", "--rate", "100")
+        self.check_ran(j, out)
+        puts = j["counters"].get("puts", 0)
+        self.assertGreater(puts, 0, out)
+        self.assertLessEqual(j["ops"], puts + 5, out)
+        self.assertGreaterEqual(j["counters"].get("watches_notified", 0), 10, out)
+        self.assertEqual(j["counters"].get("watch_wrong_key", 0), 0, out)
+        p = subprocess.run([bench_binary(), "--workload", "watch", "--watch-spread", "--watch-prefix"],
+                           capture_output=True, text=True, timeout=10)
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertIn("exclude each other", p.stdout + p.stderr)
+
     def test_lock_recipe_contended(self):
         j, out = self.bench("--workload", "lock-recipe", "--clients", "6", "--locks", "2")
         self.check_ran(j, out)
