@@ -24,7 +24,7 @@ void ServerContext::FillHeader(const node::Node& n, int64_t revision,
   h->set_cluster_id(config_->cluster_id);
   h->set_member_id(config_->self_id.value());
   h->set_revision(revision > 0 ? revision : n.state().kv().current_revision());
-  h->set_raft_term(n.RaftStatus().term.value());
+  h->set_raft_term(n.term().value());  // not RaftStatus(): it copies the membership
 }
 
 void ServerContext::ObserveProposal(std::chrono::steady_clock::time_point start) const {
