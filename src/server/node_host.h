@@ -3,8 +3,9 @@
 // completions — is posted to the loop as a task, so the node needs no lock.
 // Tasks run in the order posted; ticks come every heartbeat interval.
 //
-// One exception saves a thread wake-up per hop on the commit path: a peer's
-// receive thread runs its messages itself when the loop is idle (RunOrPost).
+// One exception saves a thread wake-up per hop on the commit path: the gRPC
+// thread that received a peer's batch runs it itself when the loop is idle
+// (RunOrPost).
 // Tasks still run one batch at a time (run_mu_), so the node sees one thread
 // at a time; only which thread that is varies.
 //
@@ -72,8 +73,8 @@ class NodeHost {
   // the queued tasks on the calling thread at once (their Ready and fsync
   // included) instead of waking the loop. Before Start (peers may call as
   // soon as the peer port listens) the task waits for the loop like any
-  // other. REQUIRES: the caller holds no lock a task may take (a peer
-  // stream's receive thread).
+  // other. REQUIRES: the caller holds no lock a task may take (the gRPC
+  // thread that read a peer's batch).
   void RunOrPost(std::function<void(node::Node&)> task);
   // Runs `task` on the node loop after `delay_ms` (at the next tick at the
   // earliest): for waiting on a condition without blocking the loop.

@@ -310,37 +310,65 @@ void PeerTransport::Send(std::vector<raft::Message> messages) {
 
 // ---------------------------------------------------------------------------
 
-grpc::Status PeerService::Stream(
-    grpc::ServerContext*,
-    grpc::ServerReaderWriter<raftpb::StreamAck, raftpb::MessageBatch>* stream) {
-  raftpb::MessageBatch batch;
-  NodeId from = kNoNode;
-  while (stream->Read(&batch)) {
-    if (batch.cluster_id() != cluster_id_) {
-      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                          "peer belongs to cluster " + std::to_string(batch.cluster_id()) +
-                              ", this member to " + std::to_string(cluster_id_));
+// One peer's stream to us: reads batch after batch, each on the gRPC thread
+// that received it, until the peer ends the stream or its process dies.
+class PeerService::StreamReader final
+    : public grpc::ServerBidiReactor<raftpb::MessageBatch, raftpb::StreamAck> {
+ public:
+  explicit StreamReader(PeerService* service) : service_(service) { StartRead(&batch_); }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status::OK);
+      return;
     }
-    directory_->Learn(
-        NodeId(batch.from()),
-        PeerInfo{batch.name(), {batch.client_urls().begin(), batch.client_urls().end()}});
-    for (const raftpb::MemberInfo& m : batch.known()) {
-      // What the sender heard from that member; the member's own word, when
-      // it arrives, replaces it.
-      if (m.id() == 0 || m.id() == batch.from() || directory_->Find(NodeId(m.id()))) continue;
-      directory_->Learn(NodeId(m.id()),
-                        PeerInfo{m.name(), {m.client_urls().begin(), m.client_urls().end()}});
+    if (grpc::Status s = service_->Receive(batch_); !s.ok()) {
+      Finish(s);
+      return;
     }
-    from = NodeId(batch.from());
-    std::vector<raft::Message> messages;
-    messages.reserve(batch.messages_size());
-    for (const raftpb::Message& pm : batch.messages()) {
-      Result<raft::Message> m = FromProto(pm);
-      if (m.ok()) messages.push_back(std::move(m).value());
-    }
-    if (!messages.empty()) deliver_(std::move(messages));
+    from_ = NodeId(batch_.from());
+    StartRead(&batch_);
   }
-  if (from != kNoNode && lost_) lost_(from);
+
+  void OnDone() override {
+    if (from_ != kNoNode && service_->lost_) service_->lost_(from_);
+    delete this;
+  }
+
+ private:
+  PeerService* service_;
+  raftpb::MessageBatch batch_;
+  NodeId from_ = kNoNode;
+};
+
+grpc::ServerBidiReactor<raftpb::MessageBatch, raftpb::StreamAck>* PeerService::Stream(
+    grpc::CallbackServerContext*) {
+  return new StreamReader(this);
+}
+
+grpc::Status PeerService::Receive(const raftpb::MessageBatch& batch) {
+  if (batch.cluster_id() != cluster_id_) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        "peer belongs to cluster " + std::to_string(batch.cluster_id()) +
+                            ", this member to " + std::to_string(cluster_id_));
+  }
+  directory_->Learn(
+      NodeId(batch.from()),
+      PeerInfo{batch.name(), {batch.client_urls().begin(), batch.client_urls().end()}});
+  for (const raftpb::MemberInfo& m : batch.known()) {
+    // What the sender heard from that member; the member's own word, when
+    // it arrives, replaces it.
+    if (m.id() == 0 || m.id() == batch.from() || directory_->Find(NodeId(m.id()))) continue;
+    directory_->Learn(NodeId(m.id()),
+                      PeerInfo{m.name(), {m.client_urls().begin(), m.client_urls().end()}});
+  }
+  std::vector<raft::Message> messages;
+  messages.reserve(batch.messages_size());
+  for (const raftpb::Message& pm : batch.messages()) {
+    Result<raft::Message> m = FromProto(pm);
+    if (m.ok()) messages.push_back(std::move(m).value());
+  }
+  if (!messages.empty()) deliver_(std::move(messages));
   return grpc::Status::OK;
 }
 

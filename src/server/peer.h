@@ -8,8 +8,8 @@
 // forward client requests.
 //
 // PeerService receives batches and snapshots and hands each batch's messages
-// to the node at once (main runs them on the receiving thread when the node
-// loop is idle: NodeHost::RunOrPost).
+// to the node at once (main runs them on the gRPC thread that received them
+// when the node loop is idle: NodeHost::RunOrPost).
 //
 // Thread safety: all public methods may be called from any thread.
 #pragma once
@@ -89,10 +89,12 @@ class PeerTransport final : public node::Transport {
   std::map<NodeId, std::string> addresses_;            // guarded by mu_
 };
 
-// RenewLease uses the callback API (no thread waits while the node renews);
-// the streams keep the synchronous one.
-class PeerService final
-    : public raftpb::Peer::WithCallbackMethod_RenewLease<raftpb::Peer::Service> {
+// Stream and RenewLease use the callback API: a batch is read on the gRPC
+// thread that polled it (no hand-off to a thread of a synchronous pool), and
+// no thread waits while the node renews. SendSnapshot and Join, rare, keep
+// the synchronous one.
+class PeerService final : public raftpb::Peer::WithCallbackMethod_Stream<
+                              raftpb::Peer::WithCallbackMethod_RenewLease<raftpb::Peer::Service>> {
  public:
   // The messages of one received batch, in order.
   using Deliver = std::function<void(std::vector<raft::Message>)>;
@@ -109,9 +111,8 @@ class PeerService final
         renew_(std::move(renew)),
         lost_(std::move(lost)) {}
 
-  grpc::Status Stream(
-      grpc::ServerContext* ctx,
-      grpc::ServerReaderWriter<raftpb::StreamAck, raftpb::MessageBatch>* stream) override;
+  grpc::ServerBidiReactor<raftpb::MessageBatch, raftpb::StreamAck>* Stream(
+      grpc::CallbackServerContext* ctx) override;
   grpc::Status SendSnapshot(grpc::ServerContext* ctx,
                             grpc::ServerReader<raftpb::SnapshotChunk>* reader,
                             raftpb::SnapshotAck* ack) override;
@@ -122,6 +123,11 @@ class PeerService final
                     raftpb::JoinResponse* resp) override;
 
  private:
+  class StreamReader;
+  // Hands one received batch to the directory and the node; an error if
+  // the batch is from another cluster.
+  grpc::Status Receive(const raftpb::MessageBatch& batch);
+
   uint64_t cluster_id_;
   PeerDirectory* directory_;
   Deliver deliver_;
