@@ -83,6 +83,25 @@ raft::Message Append(NodeId from, NodeId to, uint64_t index) {
   return m;
 }
 
+// Opens a stream to `address` as a peer would, writes `batch` on it and
+// ends it.
+struct Sent {
+  bool written = false;
+  grpc::Status status;
+};
+Sent SendOneBatch(const std::string& address, const raftpb::MessageBatch& batch) {
+  auto stub =
+      raftpb::Peer::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  auto stream = stub->Stream(&ctx);
+  Sent sent;
+  sent.written = stream->Write(batch);
+  stream->WritesDone();
+  sent.status = stream->Finish();
+  return sent;
+}
+
 TEST(PeerTest, MessagesArriveInOrderWithTheirFieldsAndTheSenderIntroducesItself) {
   Receiver receiver;
   ASSERT_NE(receiver.address(), "127.0.0.1:0");
@@ -125,19 +144,12 @@ TEST(PeerTest, MessagesArriveInOrderWithTheirFieldsAndTheSenderIntroducesItself)
 
 TEST(PeerTest, AStreamFromAnotherClusterIsRefusedAndDeliversNothing) {
   Receiver receiver;
-  auto stub = raftpb::Peer::NewStub(
-      grpc::CreateChannel(receiver.address(), grpc::InsecureChannelCredentials()));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  auto stream = stub->Stream(&ctx);
   raftpb::MessageBatch batch;
   batch.set_from(9);
   batch.set_cluster_id(kCluster + 1);
   batch.set_name("stranger");
   ToProto(Append(NodeId(9), NodeId(1), 1), batch.add_messages());
-  stream->Write(batch);
-  stream->WritesDone();
-  grpc::Status s = stream->Finish();
+  const grpc::Status s = SendOneBatch(receiver.address(), batch).status;
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_NE(s.error_message().find("cluster " + std::to_string(kCluster + 1)), std::string::npos)
       << s.error_message();
@@ -149,20 +161,15 @@ TEST(PeerTest, AStreamFromAnotherClusterIsRefusedAndDeliversNothing) {
 
 TEST(PeerTest, AMessageOfAnUnknownTypeIsDroppedAndTheRestOfItsBatchDelivered) {
   Receiver receiver;
-  auto stub = raftpb::Peer::NewStub(
-      grpc::CreateChannel(receiver.address(), grpc::InsecureChannelCredentials()));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  auto stream = stub->Stream(&ctx);
   raftpb::MessageBatch batch;
   batch.set_from(3);
   batch.set_cluster_id(kCluster);
   ToProto(Append(NodeId(3), NodeId(1), 1), batch.add_messages());
   batch.add_messages()->set_type(250);
   ToProto(Append(NodeId(3), NodeId(1), 2), batch.add_messages());
-  ASSERT_TRUE(stream->Write(batch));
-  stream->WritesDone();
-  EXPECT_TRUE(stream->Finish().ok());
+  const Sent sent = SendOneBatch(receiver.address(), batch);
+  ASSERT_TRUE(sent.written);
+  EXPECT_TRUE(sent.status.ok()) << sent.status.error_message();
   EXPECT_TRUE(receiver.WaitFor([](const std::vector<raft::Message>& got, const auto& lost) {
     return got.size() == 2 && got[0].index == Index(1) && got[1].index == Index(2) &&
            lost.size() == 1;
